@@ -1,0 +1,1 @@
+"""Core: settings, SQLite store, domain types, logging. Imports nothing else of ours."""

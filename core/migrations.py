@@ -1,0 +1,328 @@
+"""Versioned schema migrations. Append new ones; never edit an applied one.
+
+Each migration is a list of statements run in one transaction and recorded in
+`schema_migrations`, so start-up can apply pending ones idempotently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+_CATALOG = (
+    """CREATE TABLE courses (
+        id INTEGER PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE CHECK (slug LIKE 'course/%'),
+        title TEXT NOT NULL,
+        summary TEXT NOT NULL DEFAULT '',
+        cuisine TEXT NOT NULL DEFAULT '',
+        level TEXT NOT NULL DEFAULT 'beginner' CHECK (level IN ('beginner','intermediate','advanced')),
+        diet_tags TEXT NOT NULL DEFAULT '[]',
+        lecturer TEXT NOT NULL DEFAULT '',
+        price_cents INTEGER NOT NULL DEFAULT 0 CHECK (price_cents >= 0),
+        duration_min INTEGER NOT NULL DEFAULT 0 CHECK (duration_min >= 0),
+        outline TEXT NOT NULL DEFAULT '[]',
+        tags TEXT NOT NULL DEFAULT '[]',
+        active INTEGER NOT NULL DEFAULT 1,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+    """CREATE TABLE lessons (
+        id INTEGER PRIMARY KEY,
+        course_id INTEGER NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        UNIQUE (course_id, position)
+    )""",
+    """CREATE TABLE ingredients (
+        id INTEGER PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE CHECK (slug LIKE 'ingredient/%'),
+        name TEXT NOT NULL,
+        category TEXT NOT NULL DEFAULT '',
+        unit TEXT NOT NULL DEFAULT '份',
+        price_cents INTEGER NOT NULL DEFAULT 0 CHECK (price_cents >= 0),
+        stock INTEGER NOT NULL DEFAULT 0 CHECK (stock >= 0),
+        season TEXT NOT NULL DEFAULT '[]',
+        allergens TEXT NOT NULL DEFAULT '[]',
+        aliases TEXT NOT NULL DEFAULT '[]',
+        shelf_life_days INTEGER,
+        description TEXT NOT NULL DEFAULT '',
+        active INTEGER NOT NULL DEFAULT 1,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+    """CREATE TABLE recipes (
+        id INTEGER PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE CHECK (slug LIKE 'recipe/%'),
+        title TEXT NOT NULL,
+        course_id INTEGER REFERENCES courses(id) ON DELETE SET NULL,
+        cuisine TEXT NOT NULL DEFAULT '',
+        diet_tags TEXT NOT NULL DEFAULT '[]',
+        summary TEXT NOT NULL DEFAULT ''
+    )""",
+    """CREATE TABLE recipe_ingredients (
+        recipe_id INTEGER NOT NULL REFERENCES recipes(id) ON DELETE CASCADE,
+        ingredient_id INTEGER NOT NULL REFERENCES ingredients(id) ON DELETE CASCADE,
+        quantity TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (recipe_id, ingredient_id)
+    )""",
+    """CREATE TABLE kits (
+        id INTEGER PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE CHECK (slug LIKE 'kit/%'),
+        title TEXT NOT NULL,
+        course_id INTEGER REFERENCES courses(id) ON DELETE SET NULL,
+        price_cents INTEGER NOT NULL DEFAULT 0 CHECK (price_cents >= 0),
+        servings INTEGER NOT NULL DEFAULT 2,
+        description TEXT NOT NULL DEFAULT '',
+        diet_tags TEXT NOT NULL DEFAULT '[]',
+        active INTEGER NOT NULL DEFAULT 1,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+    """CREATE TABLE kit_items (
+        kit_id INTEGER NOT NULL REFERENCES kits(id) ON DELETE CASCADE,
+        ingredient_id INTEGER NOT NULL REFERENCES ingredients(id) ON DELETE RESTRICT,
+        quantity TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (kit_id, ingredient_id)
+    )""",
+)
+
+_PEOPLE = (
+    """CREATE TABLE users (
+        id INTEGER PRIMARY KEY,               -- Telegram user id
+        username TEXT,
+        first_name TEXT NOT NULL DEFAULT '',
+        language TEXT NOT NULL DEFAULT 'zh',
+        profile TEXT NOT NULL DEFAULT '{}',   -- diet, taste, level, allergens, budget
+        consents TEXT NOT NULL DEFAULT '{}',
+        roles TEXT NOT NULL DEFAULT '[]',
+        referral_code TEXT UNIQUE,
+        referred_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        opted_out INTEGER NOT NULL DEFAULT 0,
+        blocked_bot INTEGER NOT NULL DEFAULT 0,
+        banned INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        kind TEXT NOT NULL,
+        item_slug TEXT,
+        campaign_id INTEGER REFERENCES campaigns(id) ON DELETE SET NULL,
+        payload TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+    "CREATE INDEX events_user ON events(user_id, created_at)",
+    "CREATE INDEX events_kind ON events(kind, created_at)",
+    # Events are append-only: history is evidence for campaign effects.
+    """CREATE TRIGGER events_no_update BEFORE UPDATE OF kind, item_slug, payload, created_at ON events
+       BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+    """CREATE TABLE processed_updates (
+        update_id INTEGER PRIMARY KEY,
+        processed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+    """CREATE TABLE fsm_state (
+        key TEXT PRIMARY KEY,
+        state TEXT,
+        data TEXT NOT NULL DEFAULT '{}',
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+)
+
+_COMMERCE = (
+    """CREATE TABLE campaigns (
+        id INTEGER PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE CHECK (length(slug) BETWEEN 1 AND 64),
+        name TEXT NOT NULL,
+        channel TEXT NOT NULL DEFAULT 'qr',
+        starts_at TEXT,
+        ends_at TEXT,
+        cost_cents INTEGER NOT NULL DEFAULT 0 CHECK (cost_cents >= 0),
+        segment TEXT NOT NULL DEFAULT '{}',
+        keywords TEXT NOT NULL DEFAULT '[]',
+        holdout_pct REAL NOT NULL DEFAULT 0 CHECK (holdout_pct >= 0 AND holdout_pct < 100),
+        coupon_rule TEXT NOT NULL DEFAULT '{}',
+        attribution_days INTEGER NOT NULL DEFAULT 7,
+        created_by INTEGER,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+    """CREATE TABLE campaign_assignments (
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        arm TEXT NOT NULL CHECK (arm IN ('treatment','holdout')),
+        assigned_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        send_status TEXT NOT NULL DEFAULT 'pending',
+        sent_at TEXT,
+        PRIMARY KEY (campaign_id, user_id)
+    )""",
+    """CREATE TABLE coupons (
+        id INTEGER PRIMARY KEY,
+        code TEXT NOT NULL UNIQUE,
+        user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        campaign_id INTEGER REFERENCES campaigns(id) ON DELETE SET NULL,
+        rule TEXT NOT NULL DEFAULT '',
+        target_type TEXT NOT NULL DEFAULT 'any' CHECK (target_type IN ('any','course','kit','ingredient')),
+        discount_cents INTEGER NOT NULL DEFAULT 0,
+        min_spend_cents INTEGER NOT NULL DEFAULT 0,
+        issued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        expires_at TEXT,
+        redeemed_at TEXT,
+        order_id INTEGER REFERENCES orders(id) ON DELETE SET NULL,
+        status TEXT NOT NULL DEFAULT 'issued' CHECK (status IN ('issued','redeemed','expired','revoked'))
+    )""",
+    "CREATE UNIQUE INDEX coupons_one_per_campaign ON coupons(user_id, campaign_id) WHERE campaign_id IS NOT NULL",
+    """CREATE TABLE orders (
+        id INTEGER PRIMARY KEY,
+        external_id TEXT NOT NULL UNIQUE,
+        user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        coupon_code TEXT,
+        total_cents INTEGER NOT NULL DEFAULT 0 CHECK (total_cents >= 0),
+        source TEXT NOT NULL DEFAULT 'import',
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX orders_user ON orders(user_id, created_at)",
+    """CREATE TABLE order_items (
+        order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+        item_slug TEXT NOT NULL,
+        quantity INTEGER NOT NULL DEFAULT 1 CHECK (quantity > 0),
+        price_cents INTEGER NOT NULL DEFAULT 0 CHECK (price_cents >= 0),
+        PRIMARY KEY (order_id, item_slug)
+    )""",
+)
+
+_LISTENING = (
+    """CREATE TABLE posts (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        text_norm TEXT NOT NULL DEFAULT '',
+        text_hash TEXT NOT NULL,
+        author_hash TEXT,
+        tags TEXT NOT NULL DEFAULT '[]',
+        lang TEXT,
+        created_at TEXT NOT NULL,
+        ingested_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        sentiment TEXT CHECK (sentiment IN ('positive','neutral','negative')),
+        sentiment_score REAL,
+        aspects TEXT NOT NULL DEFAULT '[]',
+        topic_id INTEGER REFERENCES topics(id) ON DELETE SET NULL,
+        embedding BLOB,
+        analyzed_at TEXT,
+        UNIQUE (source, external_id)
+    )""",
+    "CREATE UNIQUE INDEX posts_text_hash ON posts(text_hash)",
+    "CREATE INDEX posts_created ON posts(created_at)",
+    """CREATE TABLE topics (
+        id INTEGER PRIMARY KEY,
+        label TEXT NOT NULL,
+        keywords TEXT NOT NULL DEFAULT '[]',
+        centroid BLOB,
+        size INTEGER NOT NULL DEFAULT 0,
+        first_run_id INTEGER,
+        last_run_id INTEGER,
+        emerging INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE topic_runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        n_posts INTEGER NOT NULL DEFAULT 0,
+        n_topics INTEGER NOT NULL DEFAULT 0,
+        params TEXT NOT NULL DEFAULT '{}'
+    )""",
+    """CREATE TABLE sentiment_corrections (
+        id INTEGER PRIMARY KEY,
+        post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+        label TEXT NOT NULL CHECK (label IN ('positive','neutral','negative')),
+        marketer_id INTEGER,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        UNIQUE (post_id, marketer_id)
+    )""",
+    """CREATE TABLE ingest_files (
+        path TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        rows_done INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'running',
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+)
+
+_SUPPORT_AND_OPS = (
+    """CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open','assigned','closed')),
+        thread_id INTEGER,
+        assignee_id INTEGER,
+        opened_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        first_response_at TEXT,
+        closed_at TEXT,
+        last_customer_at TEXT,
+        last_staff_at TEXT,
+        sla_reminded_at TEXT,
+        rating INTEGER CHECK (rating BETWEEN 1 AND 5),
+        rating_comment TEXT,
+        delivery_error TEXT
+    )""",
+    "CREATE INDEX tickets_user ON tickets(user_id, status)",
+    """CREATE TABLE ticket_messages (
+        id INTEGER PRIMARY KEY,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+        direction TEXT NOT NULL CHECK (direction IN ('in','out')),
+        customer_message_id INTEGER,
+        staff_message_id INTEGER,
+        kind TEXT NOT NULL DEFAULT 'text',
+        text TEXT,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+    "CREATE INDEX ticket_messages_staff ON ticket_messages(staff_message_id)",
+    "CREATE INDEX ticket_messages_customer ON ticket_messages(customer_message_id)",
+    """CREATE TABLE canned_replies (
+        key TEXT PRIMARY KEY,
+        text TEXT NOT NULL,
+        updated_by INTEGER,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+    """CREATE TABLE digests (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('daily','weekly','adhoc')),
+        period_start TEXT NOT NULL,
+        period_end TEXT NOT NULL,
+        text TEXT NOT NULL,
+        chart_path TEXT,
+        payload TEXT NOT NULL DEFAULT '{}',
+        sent_at TEXT
+    )""",
+    """CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        fired_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        payload TEXT NOT NULL DEFAULT '{}',
+        sent_at TEXT
+    )""",
+    """CREATE TABLE job_runs (
+        id INTEGER PRIMARY KEY,
+        job TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running','ok','error')),
+        counts TEXT NOT NULL DEFAULT '{}',
+        error TEXT
+    )""",
+    "CREATE INDEX job_runs_job ON job_runs(job, started_at)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "catalog", _CATALOG),
+    Migration(2, "people_and_events", _PEOPLE),
+    Migration(3, "commerce", _COMMERCE),
+    Migration(4, "listening", _LISTENING),
+    Migration(5, "support_and_ops", _SUPPORT_AND_OPS),
+)

@@ -1,0 +1,7 @@
+"""Repositories: one per aggregate, parameters only, multi-row writes in one transaction."""
+
+from core.repos.catalog import CatalogRepository
+from core.repos.events import EventRepository
+from core.repos.users import UserRepository
+
+__all__ = ["CatalogRepository", "EventRepository", "UserRepository"]

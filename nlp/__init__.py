@@ -1,0 +1,1 @@
+"""Chinese text: normalisation, jieba tokens, embeddings, sentiment, topics."""

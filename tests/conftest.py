@@ -1,0 +1,28 @@
+"""Shared fixtures: a real SQLite file per test, the real encoder once per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.store import Store
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = Path(os.environ.get("XIANKE_DATA_DIR", REPO_ROOT / "var")) / "models"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(tmp_path / "test.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from nlp.embedder import Embedder
+
+    return Embedder(models_dir=MODELS_DIR)

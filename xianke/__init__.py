@@ -1,0 +1,1 @@
+"""XianKe 鲜课: CLI and wiring (composition root)."""

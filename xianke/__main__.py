@@ -1,0 +1,3 @@
+from xianke.cli import main
+
+main()

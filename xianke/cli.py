@@ -1,0 +1,23 @@
+"""`xianke` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from xianke.commands import bench, db, demo, models
+
+app = typer.Typer(
+    name="xianke",
+    help="XianKe 鲜课 — chat commerce and social listening for a cooking school and fresh-food shop.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(models.app, name="models")
+app.add_typer(db.app, name="db")
+app.add_typer(bench.app, name="bench")
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""CLI command groups, one module each; xianke.cli registers them."""

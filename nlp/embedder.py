@@ -129,5 +129,8 @@ class Embedder:
             self._cache.popitem(last=False)
         return out
 
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_queries([text])[0]

@@ -122,3 +122,22 @@ class Tokenizer:
 @lru_cache(maxsize=1)
 def default_tokenizer() -> Tokenizer:
     return Tokenizer()
+
+
+@lru_cache(maxsize=1)
+def _glossary() -> list[tuple[re.Pattern[str], str]]:
+    path = resources.files("nlp") / "data" / "food_glossary_en_zh.tsv"
+    pairs = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if "\t" in line]
+    pairs.sort(key=lambda p: -len(p[0]))  # "gluten free" before "free"
+    return [(re.compile(rf"\b{re.escape(en)}\b", re.IGNORECASE), zh.strip()) for en, zh in pairs]
+
+
+def expand_english(text: str) -> str:
+    """Append Chinese equivalents of English food words, so "learn dumplings" also searches 饺子.
+
+    The multilingual encoder bridges languages only loosely at this size, and BM25 not at all.
+    """
+    if not _LATIN.search(text):
+        return text
+    extra = [zh for pattern, zh in _glossary() if pattern.search(text)]
+    return f"{text} {' '.join(dict.fromkeys(extra))}" if extra else text

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from core.domain import ItemKind, Profile, format_price
 from nlp.embedder import Embedder
-from nlp.text import normalize
+from nlp.text import expand_english, normalize
 from recsys.documents import KIND_ZH, ItemDoc
 from recsys.fusion import reciprocal_rank_fusion
 from recsys.index import CatalogIndex
@@ -26,6 +26,9 @@ MAX_QUERY_CHARS = 256  # the encoder reads ≤ 512 tokens; a longer query only a
 CANDIDATES = 100
 RESULT_POOL = 50
 LEVEL_ORDER = {"beginner": 0, "intermediate": 1, "advanced": 2}
+# Diets that are restrictions (filter) rather than tastes (boost): a 低脂 query must not get a fried dish,
+# while 儿童/清淡/辣 only say what would be nicer.
+HARD_DIETS = frozenset({"素食", "纯素", "无麸质", "低脂", "低糖", "控糖"})
 
 
 class Personal(Protocol):
@@ -79,6 +82,18 @@ def _usable(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
+def companion_boost(docs: Sequence[ItemDoc], scores: dict[str, float], top_n: int = 3, boost: float = 0.15) -> None:
+    """Cross-sell inside one answer: the kit of a top course, and the course of a top kit, move up."""
+    ranked = sorted(docs, key=lambda d: -scores[d.slug])
+    top_courses = [d.slug for d in ranked if d.kind == ItemKind.COURSE][:top_n]
+    top_kit_courses = [d.course_slug for d in ranked if d.kind == ItemKind.KIT and d.course_slug][:top_n]
+    for doc in docs:
+        if doc.kind == ItemKind.KIT and doc.course_slug in top_courses:
+            scores[doc.slug] += boost
+        elif doc.kind == ItemKind.COURSE and doc.slug in top_kit_courses:
+            scores[doc.slug] += boost * 0.5
+
+
 class Recommender:
     def __init__(
         self,
@@ -127,7 +142,7 @@ class Recommender:
         budget = intent.budget_cents if intent.budget_cents is not None else profile.budget_cents
         if budget is not None and "budget" not in relaxed and doc.price_cents > budget:
             return False
-        wanted_diet = [d for d in intent.diet if d not in {"素食", "纯素", "辣"}]
+        wanted_diet = [d for d in intent.diet if d in HARD_DIETS and d not in {"素食", "纯素"}]
         if wanted_diet and "diet" not in relaxed and doc.kind != ItemKind.INGREDIENT:
             if not set(wanted_diet) & set(doc.diet_tags):
                 return False
@@ -136,27 +151,39 @@ class Recommender:
                 return False
         return True
 
+    @staticmethod
+    def mentioned(doc: ItemDoc, text: str, *, course_ingredients: bool = False) -> list[str]:
+        """Names of this item (or of its ingredients) that the query spells out.
+
+        A course's ingredient list is long and generic, so it only counts for explanations.
+        """
+        names = doc.ingredient_names if doc.kind != ItemKind.COURSE or course_ingredients else []
+        return [n for n in dict.fromkeys([doc.title, *names]) if len(n) > 1 and n in text]
+
     def _score(self, doc: ItemDoc, base: float, intent: QueryIntent, profile: Profile, affinity: float) -> float:
         score = base
         if intent.kinds:
-            score += 0.3 * intent.kinds.get(doc.kind, 0.0) - (0.15 if doc.kind not in intent.kinds else 0.0)
+            score += 0.2 * intent.kinds.get(doc.kind, 0.0)
         elif doc.kind == ItemKind.COURSE:
             score += 0.1  # a cooking school: an open question is first a question about what to learn
+        named = self.mentioned(doc, intent.text)
+        if named:  # the customer typed this item's own name: the strongest evidence we get
+            score += 0.35 if doc.kind == ItemKind.INGREDIENT or doc.title in named else min(0.2, 0.1 * len(named))
         score += 0.08 * len(set(intent.diet) & set(doc.diet_tags))
         score += 0.04 * len(set(profile.diet) & set(doc.diet_tags))
         if doc.level and doc.level == (intent.level or profile.level):
             score += 0.08
         if intent.prefers_cheap:
-            score += 0.1 / (1 + doc.price_cents / 10_000)
+            score += 0.3 / (1 + doc.price_cents / 5_000)
         if not doc.in_stock:
-            score -= 0.3
+            score -= 0.1 if named else 0.3
         if doc.season and date.today().month in doc.season and len(doc.season) < 12:
             score += 0.03
         return score + 0.25 * affinity
 
     def explain(self, doc: ItemDoc, intent: QueryIntent, profile: Profile, lexical: bool, dense_rank: int | None, affinity: float) -> str:
         reasons: list[str] = []
-        mentioned = [w for w in [*doc.ingredient_names[:30], doc.title] if len(w) > 1 and w in intent.text]
+        mentioned = self.mentioned(doc, intent.text, course_ingredients=True)
         if mentioned:
             reasons.append(f"包含你提到的「{mentioned[0]}」")
         elif lexical:
@@ -196,7 +223,7 @@ class Recommender:
         kinds: Collection[ItemKind] | None = None,
     ) -> RecommendResult:
         profile = profile or Profile()
-        text = normalize(query or "")[:MAX_QUERY_CHARS]
+        text = expand_english(normalize(query or "")[:MAX_QUERY_CHARS])
         if not _usable(text):
             return RecommendResult(query, [], message="没看懂你想找什么～可以说说想学的菜、想买的食材，比如「零基础学川菜」或「牛腩配什么」。")
         intent = detect_intent(text)
@@ -211,8 +238,14 @@ class Recommender:
             candidates = [d for d in candidates if d.kind in kinds]
         relaxed: list[str] = []
         kept = [d for d in candidates if self._hard_ok(d, intent, profile, relaxed)]
+        wanted = {kind for kind, weight in intent.kinds.items() if weight >= 1.0}
+
+        def enough(docs: list[ItemDoc]) -> bool:
+            """Enough items, and at least one of the kind the customer asked for."""
+            return len(docs) >= min(k, len(candidates)) and (not wanted or any(d.kind in wanted for d in docs))
+
         for constraint in ("budget", "diet", "level"):
-            if len(kept) >= min(k, len(candidates)):
+            if enough(kept):
                 break
             relaxed.append(constraint)
             kept = [d for d in candidates if self._hard_ok(d, intent, profile, relaxed)]
@@ -222,17 +255,16 @@ class Recommender:
             else {}
         )
         top = max(fused.values(), default=1.0)
-        ranked = sorted(
-            kept,
-            key=lambda d: -self._score(d, fused[d.id] / top, intent, profile, affinity.get(d.slug, 0.0)),
-        )[:RESULT_POOL]
+        scores = {d.slug: self._score(d, fused[d.id] / top, intent, profile, affinity.get(d.slug, 0.0)) for d in kept}
+        companion_boost(kept, scores)
+        ranked = sorted(kept, key=lambda d: -scores[d.slug])[:RESULT_POOL]
         page = ranked[offset : offset + k]
         items = [
             Recommendation(
                 slug=d.slug,
                 kind=d.kind.value,
                 title=d.title,
-                score=self._score(d, fused[d.id] / top, intent, profile, affinity.get(d.slug, 0.0)),
+                score=scores[d.slug],
                 reason=self.explain(d, intent, profile, d.id in lexical, dense_rank.get(d.id), affinity.get(d.slug, 0.0)),
                 price_cents=d.price_cents,
                 summary=d.summary,

@@ -181,5 +181,5 @@ def test_hnsw_option_supports_removal() -> None:
     index = CatalogIndex.from_vectors(np.arange(50), vectors, kind="hnsw")
     index.hashes = {i: "h" for i in range(50)}
     index._remove([0, 1])
-    ids, scores = index.search(vectors[0], 5)
+    ids, _ = index.search(vectors[0], 5)
     assert 0 not in ids and len(index) == 48

@@ -5,9 +5,12 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+from core.repos import CatalogRepository
 from core.settings import Settings, load_settings
 from core.store import Store
 from nlp.embedder import Embedder
+from recsys.catalog_io import load_shipped
+from recsys.service import RecsysService
 
 
 class App:
@@ -25,3 +28,19 @@ class App:
     @cached_property
     def embedder(self) -> Embedder:
         return Embedder(self.settings.encoder_model, self.settings.models_dir)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.settings.data_dir / "index"
+
+    def open_recsys(self, store: Store | None = None, index_dir: Path | None = None) -> RecsysService:
+        """The engine over `store` (default: the app's); loads the demo catalog if the store has none."""
+        store = store or self.store
+        catalog = CatalogRepository(store)
+        if catalog.counts()["courses"] == 0:
+            load_shipped(catalog)
+        return RecsysService(store, self.embedder, index_dir or self.index_dir)
+
+    @cached_property
+    def recsys(self) -> RecsysService:
+        return self.open_recsys()

@@ -75,7 +75,7 @@ def run(docs: Sequence[ItemDoc], embedder: Embedder, sizes: Sequence[int] = (1_0
         parts: dict[str, list[float]] = {"embed": [], "retrieve": [], "rank": [], "render": []}
         for round_ in range(3):
             for query in QUERIES:
-                embedder._cache.clear()  # every query pays for its embedding, as a new customer's would
+                embedder.clear_cache()  # every query pays for its embedding, as a new customer's would
                 result = engine.recommend(f"{query}{'' if round_ == 0 else '呀' * round_}", k=5)
                 start = time.perf_counter()
                 for n, item in enumerate(result.items, 1):

@@ -2,44 +2,63 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
+from core.domain import format_price
 from core.repos import CatalogRepository
 from nlp import encoder_build
 from recsys.catalog_io import load_shipped
+from recsys.simulate import simulate_orders, store_orders
 from xianke.context import console, get_app
 
-DEMO_QUERIES = ["零基础想学几道家常川菜", "减脂期间适合吃什么，想要低脂高蛋白的", "周末给孩子烤个生日蛋糕"]
+DEMO_QUERIES = ["零基础想学几道家常川菜", "减脂期间适合吃什么，想要低脂高蛋白的", "周末给孩子烤个生日蛋糕，预算两百以内"]
+DEMO_PAIRINGS = ["牛腩配什么", "三文鱼搭配什么"]
+
+
+def _fresh_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def demo(
-    db: str = typer.Option("", "--db", help="SQLite file for the demo (default: <data_dir>/demo.db, recreated)."),
+    db: Path | None = typer.Option(None, "--db", help="SQLite file for the demo (default: <data_dir>/demo.db, recreated)."),
 ) -> None:
-    """Build the encoder, create the database, load the catalog and answer Chinese queries."""
+    """Build the encoder, create the database, load the catalog, simulate orders and answer Chinese queries."""
     app = get_app()
     console.rule("1. 内置中文编码器 / embedded encoder")
-    folder = encoder_build.build(app.settings.models_dir)
-    console.print(f"multilingual-e5-small ready at {folder}")
+    console.print(f"multilingual-e5-small ready at {encoder_build.build(app.settings.models_dir)}")
 
-    console.rule("2. 数据库与示例目录 / database and catalog")
-    path = app.settings.data_dir / "demo.db" if not db else __import__("pathlib").Path(db)
-    for suffix in ("", "-wal", "-shm"):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    console.rule("2. 数据库、示例目录与模拟订单 / database, catalog, simulated orders")
+    path = db or app.settings.data_dir / "demo.db"
+    _fresh_db(path)
     store = app.open_store(path)
-    counts = load_shipped(CatalogRepository(store))
-    console.print(f"{path}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    catalog = CatalogRepository(store)
+    counts = load_shipped(catalog)
+    orders = store_orders(store, simulate_orders(catalog, n_users=300, days=60, seed=7))
+    console.print(f"{path}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f", simulated orders {orders}")
+    service = app.open_recsys(store, index_dir=app.settings.data_dir / "demo-index")
 
-    console.rule("3. 语义检索 / answers by embedding similarity")
-    repo = CatalogRepository(store)
-    items = [(c["slug"], c["title"], f"{c['title']}。{c['summary']}") for c in repo.courses()]
-    vectors = app.embedder.embed_passages([text for _, _, text in items], progress=True)
+    console.rule("3. 混合检索推荐 / hybrid recommendations (FAISS + BM25 + RRF)")
     for query in DEMO_QUERIES:
-        scores = vectors @ app.embedder.embed_query(query)
-        table = Table(title=f"问：{query}")
-        for column in ("#", "slug", "title", "cosine"):
+        result = service.recommend(query, k=4)
+        table = Table(title=f"问：{query}", caption=result.message or f"意图：{' / '.join(result.intent.labels) if result.intent else '-'}")
+        for column in ("#", "类型", "标题", "价格", "为什么推荐"):
             table.add_column(column)
-        for rank, index in enumerate(scores.argsort()[::-1][:3], start=1):
-            slug, title, _ = items[index]
-            table.add_row(str(rank), slug, title, f"{scores[index]:.3f}")
+        for rank, item in enumerate(result.items, 1):
+            table.add_row(str(rank), item.kind, item.title, format_price(item.price_cents), item.reason)
         console.print(table)
+
+    console.rule("4. 食材搭配 / pairings mined from orders and recipes")
+    for question in DEMO_PAIRINGS:
+        answer = service.pair(question)
+        if answer is None:
+            console.print(f"{question}: 未找到该食材")
+            continue
+        names = "、".join(p.name for p in answer.pairings[:5])
+        kit = f"；推荐食材包：{answer.kit['title']}" if answer.kit else ""
+        console.print(f"[bold]{question}[/bold] → {names}{kit}")
+        for recipe in answer.recipes[:2]:
+            console.print(f"   · {recipe}")

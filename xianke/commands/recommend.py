@@ -1,0 +1,55 @@
+"""`xianke recommend` and `xianke pair`: the engine behind the bot, from the terminal."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from core.domain import format_price
+from xianke.context import console, fail, get_app
+
+
+def recommend(
+    text: str = typer.Argument(..., help="The customer's question in free Chinese, e.g. 零基础学川菜."),
+    user: int | None = typer.Option(None, "--user", help="Telegram user id: applies their profile and history."),
+    k: int = typer.Option(5, "--k", min=1, max=50, help="How many items."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (slug, title, type, score, reason)."),
+) -> None:
+    """Recommend courses, ingredients and kits for a question."""
+    result = get_app().recsys.recommend(text, user_id=user, k=k)
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        return
+    if result.message:
+        console.print(result.message)
+    table = Table(title=f"推荐：{text[:40]}")
+    for column in ("#", "type", "title", "price", "score", "为什么推荐"):
+        table.add_column(column)
+    for rank, item in enumerate(result.items, 1):
+        table.add_row(str(rank), item.kind, item.title, item.price, f"{item.score:.3f}", item.reason)
+    console.print(table)
+
+
+def pair(
+    ingredient: str = typer.Argument(..., help="An ingredient or a question like 牛腩配什么."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """What goes with an ingredient: pairings, recipes/courses that use them, and a kit to buy."""
+    answer = get_app().recsys.pair(ingredient)
+    if answer is None:
+        raise fail(f"没有找到食材「{ingredient[:20]}」，试试常见叫法，比如 牛腩、番茄、三文鱼", code=1)
+    if as_json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        return
+    table = Table(title=f"{answer.ingredient_name} 配什么")
+    for column in ("#", "食材", "score", "lift", "confidence", "理由"):
+        table.add_column(column)
+    for rank, p in enumerate(answer.pairings, 1):
+        table.add_row(str(rank), p.name, f"{p.score:.3f}", f"{p.lift:.2f}", f"{p.confidence:.2f}", "；".join(p.reasons))
+    console.print(table)
+    for recipe in answer.recipes[:5]:
+        console.print(f"• 菜谱/课程：{recipe}")
+    if answer.kit:
+        console.print(f"🛒 食材包：{answer.kit['title']} {format_price(answer.kit['price_cents'])}")

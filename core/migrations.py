@@ -319,10 +319,40 @@ _SUPPORT_AND_OPS = (
     "CREATE INDEX job_runs_job ON job_runs(job, started_at)",
 )
 
+# Listening pipeline, part 2: where a post came from, which encoder made its vector (vectors from
+# another model must be recomputed), example posts per topic, APScheduler's persistent job store
+# (same columns as APScheduler's own SQLAlchemy store, so the layout is familiar) and run durations.
+_LISTENING_PIPELINE = (
+    "ALTER TABLE posts ADD COLUMN url TEXT",
+    "ALTER TABLE posts ADD COLUMN embedding_model TEXT",
+    "CREATE INDEX posts_unanalyzed ON posts(id) WHERE analyzed_at IS NULL",
+    "CREATE INDEX posts_topic ON posts(topic_id)",
+    "ALTER TABLE topics ADD COLUMN examples TEXT NOT NULL DEFAULT '[]'",
+    """CREATE TABLE scheduler_jobs (
+        id TEXT PRIMARY KEY,
+        next_run_time REAL,
+        job_state BLOB NOT NULL
+    )""",
+    "CREATE INDEX scheduler_jobs_next ON scheduler_jobs(next_run_time)",
+    "ALTER TABLE job_runs ADD COLUMN duration_s REAL",
+)
+
+# Digests and alerts (issue 7): one scheduled digest per (kind, period) even if two schedulers race,
+# and per-chat delivery records so a re-run only retries the chats that did not get the message.
+_DIGESTS_V2 = (
+    "CREATE UNIQUE INDEX digests_kind_period ON digests(kind, period_start, period_end) WHERE kind <> 'adhoc'",
+    "ALTER TABLE digests ADD COLUMN deliveries TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE digests ADD COLUMN created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+    "ALTER TABLE alerts ADD COLUMN deliveries TEXT NOT NULL DEFAULT '{}'",
+    "CREATE INDEX alerts_fired ON alerts(fired_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "catalog", _CATALOG),
     Migration(2, "people_and_events", _PEOPLE),
     Migration(3, "commerce", _COMMERCE),
     Migration(4, "listening", _LISTENING),
     Migration(5, "support_and_ops", _SUPPORT_AND_OPS),
+    Migration(6, "listening_pipeline", _LISTENING_PIPELINE),
+    Migration(8, "digests_v2", _DIGESTS_V2),
 )

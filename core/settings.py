@@ -49,9 +49,16 @@ class Settings(BaseSettings):
 
     encoder_model: str = EMBEDDED_ENCODER
     sentiment_model: str = EMBEDDED_SENTIMENT
-    ingest_token: SecretStr | None = None
 
-    @field_validator("marketer_chat_ids", "admin_user_ids", mode="before")
+    ingest_token: SecretStr | None = None
+    ingest_dir: Path | None = Field(None, description="Drop folder for JSONL/CSV posts; default <data_dir>/inbox.")
+    author_salt: SecretStr | None = Field(None, description="Salt for author hashes; default a random file in data_dir.")
+    listen_chats: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    ingest_every_min: int = Field(5, ge=1, le=1440)
+    analyze_every_min: int = Field(10, ge=1, le=1440)
+    topics_every_min: int = Field(360, ge=5, le=10080)
+
+    @field_validator("marketer_chat_ids", "admin_user_ids", "listen_chats", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         return _int_list(value)

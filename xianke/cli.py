@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from xianke.commands import bench, db, demo, models
+from xianke.commands import bench, catalog, db, demo, evaluate, ingest, jobs, models, recommend
 
 app = typer.Typer(
     name="xianke",
@@ -16,6 +16,13 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
 app.add_typer(bench.app, name="bench")
+app.add_typer(catalog.app, name="catalog")
+app.add_typer(evaluate.app, name="eval")
+app.command("recommend")(recommend.recommend)
+app.command("pair")(recommend.pair)
+app.add_typer(jobs.app, name="jobs")
+app.command("ingest")(ingest.ingest)
+app.command("serve-ingest")(ingest.serve_ingest)
 app.command("demo")(demo.demo)
 
 

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from xianke.benchmarks import Row
-from xianke.context import console, get_app
+from xianke.context import console, fail, get_app
 
 app = typer.Typer(help="Benchmarks: every figure comes from one run on this machine.", no_args_is_help=True)
 
@@ -31,3 +31,31 @@ def embed(
     from xianke.benchmarks import embed as embed_bench
 
     print_rows("embedding", embed_bench.run(get_app().embedder, passages, queries))
+
+
+@app.command("recsys")
+def recsys(
+    sizes: str = typer.Option("1000,10000,100000", help="Comma-separated synthetic catalog sizes."),
+) -> None:
+    """p50/p95 of one recommendation (embedding, retrieval, ranking, rendering) and memory by catalog size."""
+    from xianke.benchmarks import recsys as recsys_bench
+
+    try:
+        parsed = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise fail("--sizes takes whole numbers separated by commas, e.g. 1000,10000") from None
+    if not parsed or min(parsed) < 10 or max(parsed) > 1_000_000:
+        raise fail("--sizes must be between 10 and 1,000,000")
+    service = get_app().recsys
+    print_rows("recommendation", recsys_bench.run(service.docs, service.embedder, parsed))
+
+
+@app.command("analyze")
+def analyze(posts: int = typer.Option(512, min=32, max=20_000, help="How many synthetic posts to run.")) -> None:
+    """Posts/s for the whole listening pipeline next to the raw embedding rate, from one run."""
+    from nlp.sentiment import load_sentiment
+    from xianke.benchmarks import analyze as analyze_bench
+
+    app = get_app()
+    model = load_sentiment(app.settings.sentiment_model, app.embedder, app.settings.models_dir)
+    print_rows("listening pipeline", analyze_bench.run(app.embedder, model, posts))

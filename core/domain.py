@@ -32,6 +32,9 @@ class EventKind(StrEnum):
     COUPON_ISSUED = "coupon_issued"
     START_DEEPLINK = "start_deeplink"
     QUERY = "query"
+    # Campaigns (issue 7): every coupon state change and every broadcast delivery is an event.
+    COUPON_EXPIRED = "coupon_expired"
+    BROADCAST_SENT = "broadcast_sent"
 
 
 def slug_kind(slug: str) -> ItemKind:

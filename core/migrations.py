@@ -340,11 +340,38 @@ _LISTENING_PIPELINE = (
 # Digests and alerts (issue 7): one scheduled digest per (kind, period) even if two schedulers race,
 # and per-chat delivery records so a re-run only retries the chats that did not get the message.
 _DIGESTS_V2 = (
-    "CREATE UNIQUE INDEX digests_kind_period ON digests(kind, period_start, period_end) WHERE kind <> 'adhoc'",
+    """CREATE UNIQUE INDEX digests_kind_period ON digests(kind, period_start, period_end)
+       WHERE kind <> 'adhoc'""",
     "ALTER TABLE digests ADD COLUMN deliveries TEXT NOT NULL DEFAULT '{}'",
-    "ALTER TABLE digests ADD COLUMN created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
     "ALTER TABLE alerts ADD COLUMN deliveries TEXT NOT NULL DEFAULT '{}'",
     "CREATE INDEX alerts_fired ON alerts(fired_at)",
+)
+
+# Campaigns, part 2 (issue 7): the broadcast text is stored with the campaign so an interrupted send
+# resumes with the same message; each assignment remembers how it was made (deep-link entry,
+# broadcast plan, purchase rule), when its send was claimed, the Telegram message id and the last
+# delivery error. Reports are kept so the CLI, the bot and digests show the latest estimates without
+# refitting. The indexes serve the broadcaster's pending walk, attribution lookups and coupon expiry.
+_CAMPAIGNS_V2 = (
+    "ALTER TABLE campaigns ADD COLUMN broadcast_text TEXT",
+    "ALTER TABLE campaigns ADD COLUMN broadcast_html INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE campaigns ADD COLUMN updated_at TEXT",
+    "ALTER TABLE campaign_assignments ADD COLUMN source TEXT NOT NULL DEFAULT 'broadcast'",
+    "ALTER TABLE campaign_assignments ADD COLUMN claimed_at TEXT",
+    "ALTER TABLE campaign_assignments ADD COLUMN message_id INTEGER",
+    "ALTER TABLE campaign_assignments ADD COLUMN send_error TEXT",
+    "CREATE INDEX campaign_assignments_status ON campaign_assignments(campaign_id, send_status, user_id)",
+    "CREATE INDEX events_campaign ON events(campaign_id, kind, created_at)",
+    "CREATE INDEX events_user_kind ON events(user_id, kind, created_at)",
+    "CREATE INDEX coupons_due ON coupons(status, expires_at)",
+    "CREATE INDEX orders_created ON orders(created_at)",
+    """CREATE TABLE campaign_reports (
+        id INTEGER PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+        computed_at TEXT NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX campaign_reports_latest ON campaign_reports(campaign_id, computed_at)",
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -354,5 +381,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "listening", _LISTENING),
     Migration(5, "support_and_ops", _SUPPORT_AND_OPS),
     Migration(6, "listening_pipeline", _LISTENING_PIPELINE),
+    Migration(7, "campaigns_v2", _CAMPAIGNS_V2),
     Migration(8, "digests_v2", _DIGESTS_V2),
 )

@@ -51,12 +51,29 @@ class Settings(BaseSettings):
     sentiment_model: str = EMBEDDED_SENTIMENT
 
     ingest_token: SecretStr | None = None
+    orders_token: SecretStr | None = None
     ingest_dir: Path | None = Field(None, description="Drop folder for JSONL/CSV posts; default <data_dir>/inbox.")
     author_salt: SecretStr | None = Field(None, description="Salt for author hashes; default a random file in data_dir.")
     listen_chats: Annotated[list[int], NoDecode] = Field(default_factory=list)
     ingest_every_min: int = Field(5, ge=1, le=1440)
     analyze_every_min: int = Field(10, ge=1, le=1440)
     topics_every_min: int = Field(360, ge=5, le=10080)
+
+    bot_username: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$", description="For t.me deep links.")
+    tracked_brands: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    digest_daily_at: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    digest_weekly_at: str = Field("mon 09:30", pattern=r"^(mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):[0-5]\d$")
+    alerts_every_min: int = Field(30, ge=1, le=1440)
+    alert_k: float = Field(3.5, gt=0, le=20)
+    alert_window_days: int = Field(28, ge=7, le=365)
+    alert_min_negative: int = Field(5, ge=1)
+
+    @field_validator("tracked_brands", mode="before")
+    @classmethod
+    def _split_words(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [w.strip() for w in re.split(r"[,，;；]", value) if w.strip()]
+        return value
 
     @field_validator("marketer_chat_ids", "admin_user_ids", "listen_chats", mode="before")
     @classmethod

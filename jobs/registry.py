@@ -123,3 +123,93 @@ register_job(
         "Re-cluster posts into topics (stable ids, emerging topics flagged).",
     ),
 )
+
+
+# -- digests and alerts (issue 7) ---------------------------------------------------
+
+
+def _digest_daily(ctx: JobContext) -> Counts:
+    from jobs.digest import digest_job
+
+    return digest_job(ctx, "daily")
+
+
+def _digest_weekly(ctx: JobContext) -> Counts:
+    from jobs.digest import digest_job
+
+    return digest_job(ctx, "weekly")
+
+
+def _alerts(ctx: JobContext) -> Counts:
+    from jobs.alerts import alerts_job
+
+    return alerts_job(ctx)
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _cron_at(setting: str, default: str) -> TriggerFactory:
+    """A cron trigger from "HH:MM" (every day) or "mon HH:MM" (weekly), in the configured zone."""
+
+    def make(settings: Settings) -> BaseTrigger:
+        from apscheduler.triggers.cron import CronTrigger
+
+        value = str(getattr(settings, setting, None) or default).strip().lower()
+        parts = value.split()
+        day = parts[0][:3] if len(parts) == 2 else None
+        try:
+            hour, minute = (int(x) for x in parts[-1].split(":"))
+            bad_day = day is not None and day not in _WEEKDAYS
+            if bad_day or len(parts) > 2 or not (0 <= hour < 24 and 0 <= minute < 60):
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"XIANKE_{setting.upper()}={value!r}: use HH:MM (e.g. 09:00) "
+                "or a weekday and HH:MM (e.g. mon 09:30)"
+            ) from None
+        return CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=settings.zone)
+
+    return make
+
+
+register_job(
+    "digest_daily",
+    JobSpec(_digest_daily, _cron_at("digest_daily_at", "09:00"), "Daily listening digest to marketer chats."),
+)
+register_job(
+    "digest_weekly",
+    JobSpec(
+        _digest_weekly,
+        _cron_at("digest_weekly_at", "mon 09:30"),
+        "Weekly listening digest to marketer chats.",
+    ),
+)
+register_job(
+    "alerts",
+    JobSpec(
+        _alerts, _minutes("alerts_every_min", 30), "Negative-spike alerts to marketer chats (deduplicated)."
+    ),
+)
+
+
+# -- campaigns (issue 7) --------------------------------------------------------------
+
+
+def _coupons_expire(ctx: JobContext) -> Counts:
+    from jobs.orders import expire_coupons_job
+
+    return expire_coupons_job(ctx)
+
+
+def _campaign_effects(ctx: JobContext) -> Counts:
+    from jobs.campaign_report import campaign_effects_job
+
+    return campaign_effects_job(ctx)
+
+
+register_job("coupons_expire", JobSpec(_coupons_expire, _minutes("coupons_every_min", 60), "Expire coupons past their date."))
+register_job(
+    "campaign_effects",
+    JobSpec(_campaign_effects, _minutes("effects_every_min", 360), "Re-estimate active campaigns' effects and ROI."),
+)

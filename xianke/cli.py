@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from xianke.commands import bench, catalog, db, demo, evaluate, ingest, jobs, models, recommend
+from xianke.commands import (
+    bench,
+    campaign,
+    catalog,
+    db,
+    demo,
+    digest,
+    evaluate,
+    ingest,
+    jobs,
+    models,
+    orders,
+    recommend,
+)
 
 app = typer.Typer(
     name="xianke",
@@ -23,6 +36,9 @@ app.command("pair")(recommend.pair)
 app.add_typer(jobs.app, name="jobs")
 app.command("ingest")(ingest.ingest)
 app.command("serve-ingest")(ingest.serve_ingest)
+app.add_typer(campaign.app, name="campaign")
+app.add_typer(orders.app, name="orders")
+app.command("digest")(digest.digest)
 app.command("demo")(demo.demo)
 
 

@@ -35,6 +35,8 @@ class EventKind(StrEnum):
     # Campaigns (issue 7): every coupon state change and every broadcast delivery is an event.
     COUPON_EXPIRED = "coupon_expired"
     BROADCAST_SENT = "broadcast_sent"
+    # Support (issues 4-5): a customer asked for a human.
+    HANDOFF_REQUESTED = "handoff_requested"
 
 
 def slug_kind(slug: str) -> ItemKind:

@@ -8,6 +8,7 @@ from xianke.commands import (
     bench,
     campaign,
     catalog,
+    chat,
     db,
     demo,
     digest,
@@ -17,6 +18,7 @@ from xianke.commands import (
     models,
     orders,
     recommend,
+    serve,
 )
 
 app = typer.Typer(
@@ -39,6 +41,8 @@ app.command("serve-ingest")(ingest.serve_ingest)
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(orders.app, name="orders")
 app.command("digest")(digest.digest)
+app.command("serve")(serve.serve)
+app.command("chat")(chat.chat)
 app.command("demo")(demo.demo)
 
 

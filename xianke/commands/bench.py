@@ -59,3 +59,13 @@ def analyze(posts: int = typer.Option(512, min=32, max=20_000, help="How many sy
     app = get_app()
     model = load_sentiment(app.settings.sentiment_model, app.embedder, app.settings.models_dir)
     print_rows("listening pipeline", analyze_bench.run(app.embedder, model, posts))
+
+
+
+def _register_bot_bench() -> None:
+    from xianke.benchmarks import bot as bot_bench
+
+    app.command("bot")(bot_bench.bench_bot)
+
+
+_register_bot_bench()

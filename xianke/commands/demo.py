@@ -12,6 +12,7 @@ from core.repos import CatalogRepository
 from nlp import encoder_build
 from recsys.catalog_io import load_shipped
 from recsys.simulate import simulate_orders, store_orders
+from xianke.commands.chat import DEMO_SCRIPT, talk
 from xianke.context import console, get_app
 
 DEMO_QUERIES = ["零基础想学几道家常川菜", "减脂期间适合吃什么，想要低脂高蛋白的", "周末给孩子烤个生日蛋糕，预算两百以内"]
@@ -62,3 +63,6 @@ def demo(
         console.print(f"[bold]{question}[/bold] → {names}{kit}")
         for recipe in answer.recipes[:2]:
             console.print(f"   · {recipe}")
+
+    console.rule("5. 控制台对话 / the bot's dialogue in the terminal (same services as Telegram)")
+    talk(app, path, lines=DEMO_SCRIPT, index_dir=app.settings.data_dir / "demo-index")

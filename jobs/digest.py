@@ -498,6 +498,18 @@ def add_section(kind: str, section: SectionFn, *, before: SectionFn | None = Non
     sections.insert(sections.index(before) if before in sections else len(sections), section)
 
 
+def stock_section(store: Store, period: Any) -> Section:
+    """备货建议 (issue 9): fresh kits and ingredients to stock for the next two weeks."""
+    from jobs.forecast import (
+        stock_section as forecast_stock,  # statsmodels loads only when a weekly digest runs
+    )
+
+    return forecast_stock(store, period)
+
+
+add_section("weekly", stock_section)
+
+
 # -- rendering ----------------------------------------------------------------------------------
 
 

@@ -5,11 +5,17 @@ around a recipe the shopper wants to cook (most of its ingredients; staples such
 often already at home and so dropped), some are a ready kit, a few are a course with its kit.
 Weekends are busier, seasonal ingredients are only sold in their months, and a little noise
 (鸡蛋, 牛奶 …) rides along. Everything is driven by one numpy Generator: same seed, same orders.
+
+Two optional signals exist for demand forecasting (both off by default, so existing seeds give the
+same orders): `course_followups` — a student who buys a course often comes back for one of its kits
+1–5 days later to cook along (drawn from a second Generator, so the main stream is untouched and the
+follow-ups are simply added); `campaign_days` — on promotion days every shopper orders
+`campaign_lift` times as often.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -33,6 +39,14 @@ BASKET_MODES = ("recipe", "kit", "course")
 BASKET_MODE_P = (0.68, 0.22, 0.10)
 LEVELS = ("beginner", "intermediate", "advanced")
 LEVEL_APPEAL = {"beginner": 1.5, "intermediate": 1.0, "advanced": 0.6}
+# After buying a course, students come back for a kit of it to cook along with the lessons: most of
+# those who did not take the kit with the course, fewer of those who did (a second lesson's cooking).
+FOLLOWUP_P_WITHOUT_KIT = 0.8
+FOLLOWUP_P_WITH_KIT = 0.4
+FOLLOWUP_LAG_DAYS = (1, 2, 3, 4, 5)
+FOLLOWUP_LAG_P = (0.3, 0.25, 0.2, 0.15, 0.1)
+# Salt for the follow-up Generator: independent of, and not consuming, the main stream.
+_FOLLOWUP_STREAM = 0xF011
 
 
 @dataclass(frozen=True)
@@ -303,11 +317,15 @@ def simulate_orders(
     seed: int = 7,
     start: date | None = None,
     user_id_base: int = DEMO_USER_BASE,
+    course_followups: bool = False,
+    campaign_days: Collection[date] | None = None,
+    campaign_lift: float = 1.6,
 ) -> list[SimulatedOrder]:
     """Orders of `n_users` demo shoppers over `days` days from `start` (default: the last `days` days).
 
-    Deterministic for a given catalog, seed and start. External ids are `sim<seed>-<n>` in time
-    order, so re-running with the same seed never duplicates orders in the store.
+    Deterministic for a given catalog, seed, start and options. External ids are `sim<seed>-<n>` in
+    time order, so re-running with the same seed never duplicates orders in the store. With the
+    default options the orders are exactly those of earlier versions.
     """
     start = start or (datetime.now(UTC).date() - timedelta(days=days))
     rng = np.random.default_rng(seed)
@@ -317,14 +335,24 @@ def simulate_orders(
     prices = _unit_prices(catalog)
     shoppers = _make_shoppers(shop, n_users, rng, user_id_base)
     drafts: list[tuple[str, int, dict[str, int]]] = []
+    promo = frozenset(campaign_days or ())
+    follow_rng = np.random.default_rng([seed, _FOLLOWUP_STREAM]) if course_followups else None
+    pending: dict[int, list[tuple[_Shopper, str]]] = {}  # day offset → (shopper, course) kit follow-ups
     for offset in range(days):
         day = start + timedelta(days=offset)
-        factor = WEEKDAY_FACTOR[day.weekday()]
+        factor = WEEKDAY_FACTOR[day.weekday()] * (campaign_lift if day in promo else 1.0)
         for shopper in shoppers:
             for _ in range(min(int(rng.poisson(shopper.orders_per_week / 7 * factor)), 2)):
                 basket = _basket(shop, shopper, day, rng)
                 if basket:
                     drafts.append((_order_time(day, rng), shopper.user_id, basket))
+                    if follow_rng is not None:
+                        _schedule_followup(shop, shopper, basket, offset, follow_rng, pending)
+        if follow_rng is not None:
+            for shopper, course in pending.pop(offset, []):
+                kit = _followup_kit(shop, shopper, course, day, follow_rng)
+                if kit is not None:
+                    drafts.append((_order_time(day, follow_rng), shopper.user_id, {kit: 1}))
     drafts.sort(key=lambda d: (d[0], d[1]))
     return [
         SimulatedOrder(
@@ -335,6 +363,73 @@ def simulate_orders(
         )
         for n, (created_at, user_id, basket) in enumerate(drafts, start=1)
     ]
+
+
+def _schedule_followup(
+    shop: _Shop,
+    shopper: _Shopper,
+    basket: dict[str, int],
+    offset: int,
+    rng: np.random.Generator,
+    pending: dict[int, list[tuple[_Shopper, str]]],
+) -> None:
+    """A course in the basket: the student may come back for one of its kits in 1–5 days."""
+    for slug in basket:
+        if not slug.startswith("course/"):
+            continue
+        own_kits = {k["slug"] for k in shop.kits_by_course.get(slug, [])}
+        chance = FOLLOWUP_P_WITH_KIT if own_kits & basket.keys() else FOLLOWUP_P_WITHOUT_KIT
+        if not own_kits or rng.random() >= chance:
+            continue
+        lag = int(rng.choice(FOLLOWUP_LAG_DAYS, p=FOLLOWUP_LAG_P))
+        pending.setdefault(offset + lag, []).append((shopper, slug))
+
+
+def _followup_kit(
+    shop: _Shop, shopper: _Shopper, course: str, day: date, rng: np.random.Generator
+) -> str | None:
+    kits = [k for k in shop.kits_by_course.get(course, []) if _kit_ok(shop, shopper, k, day.month)]
+    return kits[int(rng.integers(len(kits)))]["slug"] if kits else None
+
+
+def demo_campaign_days(
+    start: date, days: int, *, seed: int = 7, every: int = 17, length: int = 3
+) -> list[tuple[date, date]]:
+    """Irregular promotion windows (first and last day) about every `every` days: a calendar for
+    `simulate_orders(campaign_days=…)` and for the store's campaigns table."""
+    rng = np.random.default_rng([seed, _FOLLOWUP_STREAM, 1])
+    windows, offset = [], int(rng.integers(5, every))
+    while offset + length <= days:
+        first = start + timedelta(days=offset)
+        windows.append((first, first + timedelta(days=length - 1)))
+        offset += length + int(rng.integers(every - 6, every + 7))
+    return windows
+
+
+def campaign_dates(windows: Iterable[tuple[date, date]]) -> set[date]:
+    """Every day inside the (first, last) windows."""
+    return {first + timedelta(days=n) for first, last in windows for n in range((last - first).days + 1)}
+
+
+def store_campaigns(store: Store, windows: Iterable[tuple[date, date]], *, prefix: str = "demo-promo") -> int:
+    """Record promotion windows as campaigns (Beijing days stored as UTC instants); idempotent on slug."""
+    inserted = 0
+    with store.transaction() as db:
+        for first, last in windows:
+            starts = datetime(first.year, first.month, first.day) - timedelta(hours=8)
+            ends = datetime(last.year, last.month, last.day, 23, 59, 59) - timedelta(hours=8)
+            cursor = db.conn.execute(
+                """INSERT OR IGNORE INTO campaigns (slug, name, channel, starts_at, ends_at)
+                   VALUES (?, ?, 'promo', ?, ?)""",
+                [
+                    f"{prefix}-{first:%Y%m%d}",
+                    f"限时特惠 {first:%m/%d}–{last:%m/%d}",
+                    f"{starts:%Y-%m-%dT%H:%M:%S}.000Z",
+                    f"{ends:%Y-%m-%dT%H:%M:%S}.000Z",
+                ],
+            )
+            inserted += cursor.rowcount
+    return inserted
 
 
 def store_orders(store: Store, orders: Iterable[SimulatedOrder], *, source: str = "simulated") -> int:

@@ -9,6 +9,7 @@ from core.repos import CatalogRepository
 from core.settings import Settings, load_settings
 from core.store import Store
 from nlp.embedder import Embedder
+from nlp.sentiment import SentimentModel, load_sentiment
 from recsys.catalog_io import load_shipped
 from recsys.service import RecsysService
 
@@ -28,6 +29,10 @@ class App:
     @cached_property
     def embedder(self) -> Embedder:
         return Embedder(self.settings.encoder_model, self.settings.models_dir)
+
+    @cached_property
+    def sentiment(self) -> SentimentModel:
+        return load_sentiment(self.settings.sentiment_model, self.embedder, self.settings.models_dir)
 
     @property
     def index_dir(self) -> Path:

@@ -13,11 +13,13 @@ from xianke.commands import (
     demo,
     digest,
     evaluate,
+    forecast,
     ingest,
     jobs,
     models,
     orders,
     recommend,
+    sentiment,
     serve,
 )
 
@@ -33,6 +35,10 @@ app.add_typer(db.app, name="db")
 app.add_typer(bench.app, name="bench")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(evaluate.app, name="eval")
+evaluate.app.command("sentiment")(sentiment.eval_sentiment_cmd)
+train_app = typer.Typer(help="Train models from CSV files (reproducible, seeded).", no_args_is_help=True)
+train_app.command("sentiment")(sentiment.train_sentiment_cmd)
+app.add_typer(train_app, name="train")
 app.command("recommend")(recommend.recommend)
 app.command("pair")(recommend.pair)
 app.add_typer(jobs.app, name="jobs")
@@ -43,6 +49,7 @@ app.add_typer(orders.app, name="orders")
 app.command("digest")(digest.digest)
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
+app.command("forecast")(forecast.forecast)
 app.command("demo")(demo.demo)
 
 

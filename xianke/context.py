@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 from rich.console import Console
 
@@ -24,7 +22,7 @@ def get_app() -> App:
         except SettingsError as exc:
             err_console.print(f"[red]配置错误 / configuration error:[/red] {exc}")
             raise typer.Exit(2) from None
-        configure_logging(_app.settings.log_level, sys.stderr)
+        configure_logging(_app.settings.log_level)
     return _app
 
 

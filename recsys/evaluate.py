@@ -56,25 +56,38 @@ def ndcg_at(ranked: Sequence[str], relevant: frozenset[str], k: int) -> float:
 
 def evaluate(queries: Sequence[LabelledQuery], rank: Callable[[str], list[str]]) -> dict[str, float]:
     """Mean metrics of `rank(query) -> ranked slugs` over the set, plus latency percentiles in ms."""
-    rows, latencies = [], []
+    return evaluate_side_by_side(queries, {"only": rank})["only"]
+
+
+def evaluate_side_by_side(
+    queries: Sequence[LabelledQuery], rankers: dict[str, Callable[[str], list[str]]]
+) -> dict[str, dict[str, float]]:
+    """Like `evaluate` for several rankers, interleaved query by query so that load on a shared
+    machine hits every ranker alike and their latencies can be compared."""
+    rows: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in rankers}
+    latencies: dict[str, list[float]] = {name: [] for name in rankers}
     for item in queries:
-        start = time.perf_counter()
-        ranked = rank(item.query)
-        latencies.append((time.perf_counter() - start) * 1000)
-        rows.append(
-            (
-                recall_at(ranked, item.relevant, 5),
-                recall_at(ranked, item.relevant, 10),
-                reciprocal_rank(ranked, item.relevant),
-                ndcg_at(ranked, item.relevant, 10),
+        for name, rank in rankers.items():
+            start = time.perf_counter()
+            ranked = rank(item.query)
+            latencies[name].append((time.perf_counter() - start) * 1000)
+            rows[name].append(
+                (
+                    recall_at(ranked, item.relevant, 5),
+                    recall_at(ranked, item.relevant, 10),
+                    reciprocal_rank(ranked, item.relevant),
+                    ndcg_at(ranked, item.relevant, 10),
+                )
             )
-        )
-    means = np.mean(np.array(rows), axis=0)
-    return {
-        "recall@5": round(float(means[0]), 4),
-        "recall@10": round(float(means[1]), 4),
-        "mrr": round(float(means[2]), 4),
-        "ndcg@10": round(float(means[3]), 4),
-        "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
-        "latency_p95_ms": round(float(np.percentile(latencies, 95)), 2),
-    }
+    results = {}
+    for name in rankers:
+        means = np.mean(np.array(rows[name]), axis=0)
+        results[name] = {
+            "recall@5": round(float(means[0]), 4),
+            "recall@10": round(float(means[1]), 4),
+            "mrr": round(float(means[2]), 4),
+            "ndcg@10": round(float(means[3]), 4),
+            "latency_p50_ms": round(float(np.percentile(latencies[name], 50)), 2),
+            "latency_p95_ms": round(float(np.percentile(latencies[name], 95)), 2),
+        }
+    return results

@@ -183,3 +183,13 @@ def test_hnsw_option_supports_removal() -> None:
     index._remove([0, 1])
     ids, _ = index.search(vectors[0], 5)
     assert 0 not in ids and len(index) == 48
+
+
+def test_side_by_side_evaluation_scores_each_ranker() -> None:
+    from recsys.evaluate import LabelledQuery, evaluate_side_by_side
+
+    queries = [LabelledQuery("a", frozenset({"x"})), LabelledQuery("b", frozenset({"y", "z"}))]
+    results = evaluate_side_by_side(queries, {"perfect": lambda q: ["x"] if q == "a" else ["y", "z"], "none": lambda q: ["w"]})
+    assert results["perfect"]["recall@5"] == 1.0 and results["perfect"]["mrr"] == 1.0
+    assert results["none"]["recall@10"] == 0.0 and results["none"]["ndcg@10"] == 0.0
+    assert results["perfect"]["latency_p50_ms"] >= 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from rich.table import Table
 
 from core.repos import CatalogRepository
 from recsys.catalog_io import load_shipped
-from recsys.evaluate import DevSetError, evaluate, load_queries
+from recsys.evaluate import DevSetError, evaluate_side_by_side, load_queries
 from recsys.simulate import simulate_orders, store_orders
 from xianke.context import console, fail, get_app
 
@@ -34,17 +35,15 @@ def eval_recsys(queries: Path, k: int = 10) -> dict[str, dict[str, float]]:
     # The demo's order history, pinned to fixed dates so seasons (and so pairings) never drift.
     store_orders(store, simulate_orders(catalog, n_users=300, days=60, seed=7, start=EVAL_START))
     service = app.open_recsys(store, index_dir=folder / "index")
-    results = {}
-    def ranker(mode: str):
+
+    def ranker(mode: str) -> Callable[[str], list[str]]:
         def rank(query: str) -> list[str]:
             service.embedder.clear_cache()  # latency includes embedding the query, as for a new customer
             return [i.slug for i in service.recommend(query, k=k, mode=mode).items]
 
         return rank
 
-    for mode in ("hybrid", "dense", "bm25"):
-        results[mode] = evaluate(labelled, ranker(mode))
-    return results
+    return evaluate_side_by_side(labelled, {mode: ranker(mode) for mode in ("hybrid", "dense", "bm25")})
 
 
 @app.command("recsys")

@@ -58,6 +58,10 @@ class LangCB(CallbackData, prefix="l"):
     lang: Literal["zh", "en"]
 
 
+class InviteCB(CallbackData, prefix="inv"):
+    """邀请好友得券: the customer's personal referral link and share card (bot/referral.py)."""
+
+
 FACTORIES: tuple[type[CallbackData], ...] = (CardCB, MoreCB, OnbCB, ProfileCB, QuickCB, HandoffCB, LangCB)
 _BY_PREFIX = {factory.__prefix__: factory for factory in FACTORIES}
 

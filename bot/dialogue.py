@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from html import escape
 from typing import Any, Protocol, TypeVar
 
@@ -29,6 +29,7 @@ from bot.texts import Html, Texts, language_from_telegram
 from core.campaigns import CampaignEntry, record_entry
 from core.domain import CAMPAIGN_SLUG_RE, EventKind, ItemKind, Profile, format_price
 from core.logging import log_event
+from core.referrals import JoinOutcome, ReferralProgram
 from core.repos import CouponRepository, EventRepository, UserRepository
 from nlp.dialogue import MessageClassifier, MessageKind
 from nlp.text import normalize
@@ -110,6 +111,7 @@ class DialogueService:
         self.classifier = classifier
         self.t = texts or Texts()
         self.page_size = page_size
+        self.live_support = False  # set by the composition root when bot.support relays to staff
         self._own_executor = executor is None
         self.executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="xianke-dialogue")
         self.food_words = {w for w in self._catalog_words() if len(w) >= 2}
@@ -176,30 +178,48 @@ class DialogueService:
             replies = [Reply(self.t(c.lang, "welcome", name=name), keyboards.welcome(self.t, c.lang))]
         else:
             replies = [Reply(self.t(c.lang, "welcome_back", name=name), keyboards.quick_replies(self.t, c.lang))]
-        if entry is not None and entry.coupon_is_new and entry.coupon is not None:
+        if isinstance(entry, JoinOutcome):
+            note = self._referral_note(c, entry)
+            if note:
+                replies.append(Reply(note))
+        elif entry is not None and entry.coupon_is_new and entry.coupon is not None:
             replies.append(Reply(self.t(c.lang, "coupon_new", coupon=Html(self._coupon_line(c.lang, entry.coupon)))))
         return replies
 
-    def _start(self, c: Customer, payload: str | None) -> tuple[Profile, CampaignEntry | None]:
+    def _start(self, c: Customer, payload: str | None) -> tuple[Profile, CampaignEntry | JoinOutcome | None]:
         payload = (payload or "").strip()
         entry = self._deep_link(c, payload) if payload else None
         return self.users.profile(c.id), entry
 
-    def _deep_link(self, c: Customer, payload: str) -> CampaignEntry | None:
+    def _deep_link(self, c: Customer, payload: str) -> CampaignEntry | JoinOutcome | None:
         if not CAMPAIGN_SLUG_RE.match(payload):
             log_event(log, "malformed deep link", logging.WARNING, user_id=c.id, payload=payload[:80], length=len(payload))
             return None
         if payload.startswith("ref_"):
-            self._on_referral(c, payload.removeprefix("ref_"))
-            return None
+            return self._on_referral(c, payload.removeprefix("ref_"))
         entry = record_entry(self.users.store, c.id, payload)  # writes the start_deeplink event itself
         if entry is None:
             log_event(log, "unknown campaign deep link", user_id=c.id, payload=payload)
         return entry
 
-    def _on_referral(self, c: Customer, code: str) -> None:
-        """Hook for the referral issue (`ref_<code>`): for now the entry is only recorded."""
+    @cached_property
+    def referrals(self) -> ReferralProgram:
+        """The referral programme on the dialogue's store (rules from XIANKE_REFERRAL_*; assign to override)."""
+        return ReferralProgram(self.users.store, self.coupons, events=self.events)
+
+    def _on_referral(self, c: Customer, code: str) -> JoinOutcome:
+        """`ref_<code>`: record the entry, then let the referral programme link (or politely refuse) it."""
         self._record(c.id, EventKind.START_DEEPLINK, payload={"referral": code})
+        return self.referrals.on_join(c.id, code)
+
+    def _referral_note(self, c: Customer, outcome: JoinOutcome) -> str | None:
+        status = outcome.status
+        if status == "unknown_code":
+            return None  # a mistyped or made-up link just opens the bot; the refusal is logged as an event
+        if status == "joined" and outcome.onboarded:
+            status = "joined_ready"  # nothing to set up: only the first order is left
+        name = outcome.referrer_name.strip()[:40] or self.t(c.lang, "ref_someone")
+        return self.t(c.lang, f"ref_{status}", name=name, welcome=format_price(outcome.rules.welcome_cents))
 
     def help(self, c: Customer) -> list[Reply]:
         return [Reply(self.t(c.lang, "help"))]
@@ -235,9 +255,10 @@ class DialogueService:
         )
 
     async def consult(self, c: Customer, reason: str = "handoff") -> list[Reply]:
-        """/consult and the 人工客服 button. The support issue replaces this with a real ticket."""
+        """/consult and the 人工客服 button when no live consultation is wired (bot.support handles them
+        when a staff chat is configured): the request is recorded; /consult says so honestly."""
         await self.run(self._record, c.id, HANDOFF_REQUESTED, payload={"reason": reason})
-        return [Reply(self.t(c.lang, "handoff_done"))]
+        return [Reply(self.t(c.lang, "consult_unavailable" if reason == "command" else "handoff_done"))]
 
     def unknown_command(self, c: Customer) -> list[Reply]:
         return [Reply(self.t(c.lang, "unknown_command"))]
@@ -300,6 +321,8 @@ class DialogueService:
             return Answer(edit=self._step_reply(c.lang, following, draft))
         profile = Profile.from_dict(draft)
         await self.run(self.users.save_profile, c.id, profile)
+        if not single:  # a referred friend finished onboarding: one step closer to both coupons
+            await self.run(self.referrals.on_onboarded, c.id)
         await conv.set_state(None)
         await conv.update_data(onb=None, onb_single=None)
         summary = Html(onboarding.summary(profile, c.lang, self.t))
@@ -371,6 +394,9 @@ class DialogueService:
         return [Reply(self.t(c.lang, "unclear"), keyboards.quick_replies(self.t, c.lang))], {}
 
     def _support(self, c: Customer, kind: MessageKind) -> list[Reply]:
+        if kind is MessageKind.HANDOFF and self.live_support:
+            # A real consultation opens on the button (which records handoff_requested with the ticket).
+            return [Reply(self.t(c.lang, "handoff_offer"), keyboards.handoff(self.t, c.lang, "handoff"))]
         if kind is MessageKind.HANDOFF:
             self._record(c.id, HANDOFF_REQUESTED, payload={"reason": "asked"})
             return [Reply(self.t(c.lang, "handoff_done"))]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.callbacks import CardCB, HandoffCB, LangCB, MoreCB, OnbCB, ProfileCB, QuickCB
+from bot.callbacks import CardCB, HandoffCB, InviteCB, LangCB, MoreCB, OnbCB, ProfileCB, QuickCB
 from bot.replies import Button
 from bot.texts import Texts
 
@@ -30,6 +30,7 @@ def welcome(t: Texts, lang: str) -> Rows:
             Button(t(lang, "btn_browse"), QuickCB(topic="popular").pack()),
             Button(t(lang, "btn_lang_zh" if lang == "en" else "btn_lang_en"), other),
         ],
+        [Button(t(lang, "btn_invite"), InviteCB().pack())],
     ]
 
 

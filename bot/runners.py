@@ -9,14 +9,16 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
-from aiogram.fsm.storage.base import BaseEventIsolation
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import web
 
-from bot import customer
+from bot import customer, marketer_feedback, referral
 from bot.dialogue import DialogueService
+from bot.marketer import get_router as marketer_router
+from bot.metrics import UpdateMetricsMiddleware
 from bot.middlewares import (
     BotStats,
     IdempotencyMiddleware,
@@ -24,9 +26,14 @@ from bot.middlewares import (
     ThrottlingMiddleware,
     make_error_handler,
 )
+from bot.retry import install_request_middlewares
+from bot.security import SecretCheckingRequestHandler
 from bot.storage import SQLiteStorage
+from bot.support import SupportService
+from bot.support import get_router as support_router
 from bot.texts import Texts
 from core.logging import log_event
+from core.metrics import metrics_view
 from core.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,18 +43,24 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("start", "开始 / 欢迎"),
         ("profile", "我的口味资料"),
         ("coupons", "我的优惠券"),
+        ("invite", "邀请好友得券"),
         ("consult", "人工客服"),
         ("help", "使用帮助"),
         ("privacy", "隐私说明"),
+        ("mydata", "导出我的数据"),
+        ("forget", "删除我的数据"),
         ("lang", "切换 English"),
     ],
     "en": [
         ("start", "Start / welcome"),
         ("profile", "My taste profile"),
         ("coupons", "My coupons"),
+        ("invite", "Invite friends"),
         ("consult", "Talk to a human"),
         ("help", "Help"),
         ("privacy", "What we store"),
+        ("mydata", "Export my data"),
+        ("forget", "Delete my data"),
         ("lang", "切换中文"),
     ],
 }
@@ -58,7 +71,9 @@ def make_bot(token: str, api_base: str | None = None) -> Bot:
     session = None
     if api_base and api_base.rstrip("/") != PRODUCTION.base.split("/bot", 1)[0]:
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base.rstrip("/")))
-    return Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+    bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+    install_request_middlewares(bot)  # wait out 429s and retry; tolerate late callback answers
+    return bot
 
 
 def build_dispatcher(
@@ -72,6 +87,8 @@ def build_dispatcher(
     throttle_callback_rate: int = 12,
     throttle_callback_per: float = 6.0,
     events_isolation: BaseEventIsolation | None = None,
+    storage: BaseStorage | None = None,
+    support: SupportService | None = None,
     **workflow_data: Any,
 ) -> Dispatcher:
     """Routers, middlewares and FSM storage over SQLite.
@@ -82,12 +99,13 @@ def build_dispatcher(
     texts = texts or dialogue.t
     stats = stats or BotStats()
     dp = Dispatcher(
-        storage=SQLiteStorage(fsm_store),
+        storage=storage or SQLiteStorage(fsm_store),
         events_isolation=events_isolation or SimpleEventIsolation(),
         stats=stats,
         texts=texts,
         **workflow_data,
     )
+    dp.update.outer_middleware(UpdateMetricsMiddleware())  # first: times everything below
     dp.update.outer_middleware(IdempotencyMiddleware(fsm_store, stats))
     throttling = ThrottlingMiddleware(
         texts, rate=throttle_rate, per=throttle_per, callback_rate=throttle_callback_rate,
@@ -96,6 +114,14 @@ def build_dispatcher(
     dp.update.outer_middleware(throttling)
     dp.update.outer_middleware(StoreMiddleware(dialogue))
     dp.errors.register(make_error_handler(texts, stats))
+    # Marketers first: their wizard answers are free text the customer router would take for questions.
+    dp.include_router(marketer_feedback.get_router())  # 判断有误 buttons under digests and alerts
+    dp.include_router(marketer_router())
+    if support is not None:  # staff topics, and customers with an open ticket talk to staff, not the recommender
+        dp["support"] = support
+        dp.include_router(support_router(support.staff_chat_id))
+        dp.startup.register(support.check_staff_chat)
+    dp.include_router(referral.get_router())  # /invite before the customer fallback takes it as unknown
     dp.include_router(customer.get_router())
     return dp
 
@@ -142,7 +168,8 @@ def make_webhook_app(bot: Bot, dp: Dispatcher, *, url: str, path: str = "/telegr
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)
     app = web.Application()
-    SimpleRequestHandler(dp, bot, secret_token=secret).register(app, path=path)
+    SecretCheckingRequestHandler(dp, bot, secret_token=secret).register(app, path=path)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
     setup_application(app, dp, bot=bot)
     return app

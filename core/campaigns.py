@@ -21,8 +21,9 @@ import hashlib
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -38,6 +39,8 @@ from core.domain import CAMPAIGN_SLUG_RE, EventKind, format_price
 from core.repos.coupons import TARGET_ZH, CouponRepository, iso_utc
 from core.repos.events import EventRepository
 from core.store import Store, dumps, loads
+
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")  # the settings default; callers with settings pass settings.zone
 
 REFERRAL_PREFIX = "ref_"  # /start ref_<code> belongs to the referral programme, never to a campaign
 MAX_HOLDOUT_PCT = 50.0
@@ -302,8 +305,9 @@ class Campaign(BaseModel):
     def rule_name(self, trigger: str) -> str:
         return f"campaign:{self.slug}:{trigger}"
 
-    def describe_zh(self) -> str:
-        period = f"{_day(self.starts_at) or '即日'} ~ {_day(self.ends_at) or '长期'}"
+    def describe_zh(self, zone: tzinfo = DEFAULT_ZONE) -> str:
+        """Dates in the marketers' zone: a campaign typed as starting 今天 must read as today."""
+        period = f"{_day(self.starts_at, zone) or '即日'} ~ {_day(self.ends_at, zone) or '长期'}"
         lines = [
             f"{self.name}（{self.slug}）",
             f"渠道：{CHANNELS.get(self.channel, self.channel)} · 时间：{period} · 成本：{format_price(self.cost_cents)}",
@@ -364,8 +368,8 @@ def _parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _day(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d") if moment else ""
+def _day(moment: datetime | None, zone: tzinfo = UTC) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d") if moment else ""
 
 
 # -- arms ------------------------------------------------------------------------------------

@@ -37,6 +37,11 @@ class EventKind(StrEnum):
     BROADCAST_SENT = "broadcast_sent"
     # Support (issues 4-5): a customer asked for a human.
     HANDOFF_REQUESTED = "handoff_requested"
+    # Referrals (推荐有奖): link shared, friend joined through it, both rewarded, or a reward refused.
+    REFERRAL_SHARED = "referral_shared"
+    REFERRAL_JOINED = "referral_joined"
+    REFERRAL_REWARDED = "referral_rewarded"
+    REFERRAL_REFUSED = "referral_refused"
 
 
 def slug_kind(slug: str) -> ItemKind:

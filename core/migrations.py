@@ -374,6 +374,51 @@ _CAMPAIGNS_V2 = (
     "CREATE INDEX campaign_reports_latest ON campaign_reports(campaign_id, computed_at)",
 )
 
+# Referrals (推荐有奖): one row per referred friend (the primary key is the one-reward-per-friend
+# guarantee), with each funnel step's time, the outcome and both coupons; notices are marked when sent.
+_REFERRALS = (
+    """CREATE TABLE referrals (
+        friend_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        referrer_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        code TEXT NOT NULL,
+        joined_at TEXT NOT NULL,
+        onboarded_at TEXT,
+        purchased_at TEXT,
+        order_id INTEGER REFERENCES orders(id) ON DELETE SET NULL,
+        status TEXT NOT NULL DEFAULT 'joined' CHECK (status IN ('joined','rewarded','refused')),
+        refused_reason TEXT,
+        decided_at TEXT,
+        referrer_coupon TEXT,
+        friend_coupon TEXT,
+        referrer_notified_at TEXT,
+        friend_notified_at TEXT,
+        CHECK (friend_id <> referrer_id)
+    )""",
+    "CREATE INDEX referrals_referrer ON referrals(referrer_id, status, decided_at)",
+    "CREATE INDEX referrals_joined ON referrals(joined_at)",
+    "CREATE INDEX users_referred_by ON users(referred_by)",
+    "CREATE INDEX sentiment_corrections_post ON sentiment_corrections(post_id, created_at)",
+)
+
+# Support, part 2 (issue 5): at most one open ticket per customer (the partial unique index is the
+# guarantee, not application code), lookups by forum topic, the SLA scan's "waiting since" episode,
+# who closed a ticket and why it was opened, when the customer last saw a status line, the rating time,
+# and the message-id map read per ticket in order.
+_SUPPORT_V2 = (
+    "CREATE UNIQUE INDEX tickets_one_open ON tickets(user_id) WHERE status <> 'closed'",
+    "CREATE INDEX tickets_thread ON tickets(thread_id)",
+    "ALTER TABLE tickets ADD COLUMN reason TEXT NOT NULL DEFAULT 'handoff'",
+    "ALTER TABLE tickets ADD COLUMN assignee_name TEXT",
+    "ALTER TABLE tickets ADD COLUMN waiting_since TEXT",
+    "ALTER TABLE tickets ADD COLUMN closed_by TEXT",
+    "ALTER TABLE tickets ADD COLUMN rated_at TEXT",
+    "ALTER TABLE tickets ADD COLUMN customer_status TEXT",
+    "ALTER TABLE tickets ADD COLUMN customer_status_at TEXT",
+    "CREATE INDEX tickets_waiting ON tickets(waiting_since) WHERE status <> 'closed'",
+    "CREATE INDEX tickets_opened ON tickets(opened_at)",
+    "CREATE INDEX ticket_messages_ticket ON ticket_messages(ticket_id, id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "catalog", _CATALOG),
     Migration(2, "people_and_events", _PEOPLE),
@@ -383,4 +428,34 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "listening_pipeline", _LISTENING_PIPELINE),
     Migration(7, "campaigns_v2", _CAMPAIGNS_V2),
     Migration(8, "digests_v2", _DIGESTS_V2),
+    Migration(9, "support_v2", _SUPPORT_V2),
+    Migration(11, "referrals", _REFERRALS),
 )
+
+# Privacy and retention (issue 8). /forget must be able to anonymise history that is otherwise
+# append-only: the replaced trigger still rejects every change of an event's content, except the two
+# anonymising updates core.privacy makes — clearing user_id together with the payload (the person's
+# own events), or nulling the customer-id keys inside another person's payload (e.g. a referrer's
+# reward event naming the friend). Kind, item and time never change, so aggregates survive.
+# `posts.purged_at` marks raw text removed by the retention job (sentiment, topic and time are kept
+# for trends); `users.forgotten_at` marks the tombstone row that keeps a forgotten customer's support
+# tickets (text scrubbed) countable without any personal data.
+_PRIVACY = (
+    "DROP TRIGGER events_no_update",
+    """CREATE TRIGGER events_no_update BEFORE UPDATE OF kind, item_slug, payload, created_at ON events
+       WHEN NOT (
+           NEW.kind IS OLD.kind AND NEW.item_slug IS OLD.item_slug AND NEW.created_at IS OLD.created_at
+           AND (
+               (NEW.user_id IS NULL AND NEW.payload = '{}')
+               OR (NEW.user_id IS OLD.user_id AND json_valid(OLD.payload) AND NEW.payload = json_replace(
+                   OLD.payload, '$.user_id', NULL, '$.friend_id', NULL, '$.referrer_id', NULL,
+                   '$.customer_id', NULL))
+           )
+       )
+       BEGIN SELECT RAISE(ABORT, 'events are append-only (only anonymisation may clear them)'); END""",
+    "ALTER TABLE posts ADD COLUMN purged_at TEXT",
+    "CREATE INDEX posts_unpurged ON posts(created_at) WHERE purged_at IS NULL",
+    "ALTER TABLE users ADD COLUMN forgotten_at TEXT",
+)
+
+MIGRATIONS = (*MIGRATIONS, Migration(12, "privacy_and_retention", _PRIVACY))

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(8080, ge=1, le=65535)
     staff_chat_id: int | None = None
+    # Support consultations (issue 5): SLA reminder after this many minutes of a customer waiting,
+    # auto-close after this many hours without any message.
+    sla_minutes: int = Field(15, ge=1, le=10080, description="Remind staff when a customer waits this long.")
+    ticket_idle_close_hours: int = Field(24, ge=1, le=720, description="Auto-close idle tickets after this.")
     marketer_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     admin_user_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
@@ -67,6 +71,21 @@ class Settings(BaseSettings):
     alert_k: float = Field(3.5, gt=0, le=20)
     alert_window_days: int = Field(28, ge=7, le=365)
     alert_min_negative: int = Field(5, ge=1)
+    # Referral programme (推荐有奖): both sides get a coupon after the friend's first purchase.
+    referral_reward_cents: int = Field(2000, ge=0, le=1_000_000, description="Referrer's coupon per rewarded friend (0: none).")
+    referral_welcome_cents: int = Field(1000, ge=0, le=1_000_000, description="The referred friend's coupon (0: none).")
+    referral_daily_cap: int = Field(5, ge=1, le=1000, description="Most referral rewards one referrer earns per local day.")
+    # Weekly sentiment retrain with marketers' corrections (job sentiment_retrain).
+    sentiment_train_csv: Path | None = Field(None, description="Labelled CSV (domain,label,text) the weekly retrain uses.")
+    sentiment_retrain_at: str = Field("sun 03:00", pattern=r"^(mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):[0-5]\d$")
+    # Hardening (issue 8): raw-post retention, Prometheus metrics port for polling mode, and shared FSM
+    # storage so several webhook workers can serve one bot.
+    posts_retention_days: int = Field(180, ge=1, le=3650, description="Scrub raw post text older than this.")
+    retention_at: str = Field("04:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Daily retention run.")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve /metrics on this port (polling mode).")
+    fsm_redis_url: str | None = Field(
+        None, pattern=r"^(rediss?://.+)?$", description="redis://host:6379/0 for aiogram RedisStorage (several workers)."
+    )
 
     @field_validator("tracked_brands", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ from typing import Any
 
 from core.logging import log_event
 from core.notify import DeliveryError, Notifier, Outgoing, RecipientBlocked, RetryLater
+from core.repos.corrections import correction_buttons
 from core.store import Store, dumps, loads
 
 log = logging.getLogger(__name__)
@@ -537,7 +538,8 @@ async def send_alerts(
         for chat_id in chat_ids:
             if chat_id in skip:
                 continue
-            delivery = await deliver(notifier, [Outgoing(chat_id, alert.text_zh)], sleep=sleep)
+            fix = correction_buttons(alert.payload.get("post_ids", []))  # 判断有误 under the quoted posts
+            delivery = await deliver(notifier, [Outgoing(chat_id, alert.text_zh, buttons=fix)], sleep=sleep)
             if delivery.status != "sent":
                 log_event(
                     log,

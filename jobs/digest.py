@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from core.logging import log_event
 from core.notify import Notifier, Outgoing
+from core.repos.corrections import correction_buttons
 from core.store import Store, dumps, loads
 from jobs.alerts import (
     AlertConfig,
@@ -510,6 +511,18 @@ def stock_section(store: Store, period: Any) -> Section:
 add_section("weekly", stock_section)
 
 
+def referral_section(store: Store, period: Any) -> Section | None:
+    """推荐有奖 (referrals): shared → joined → onboarded → bought → rewarded for the period."""
+    from jobs.referral_digest import referral_section as funnel_section  # imported when a digest runs
+
+    return funnel_section(store, period)
+
+
+# Before the campaign section, which stays last in the daily digest (tests and readers expect it there).
+add_section("weekly", referral_section, before=campaigns_section)
+add_section("daily", referral_section, before=campaigns_section)
+
+
 # -- rendering ----------------------------------------------------------------------------------
 
 
@@ -740,7 +753,9 @@ def digest_messages(chat_id: int, digest: Digest) -> list[Outgoing]:
     messages = []
     if digest.chart_path is not None and Path(digest.chart_path).is_file():
         messages.append(Outgoing(chat_id, digest.caption_zh, photo=Path(digest.chart_path)))
-    messages.append(Outgoing(chat_id, digest.text_zh))
+    # 判断有误 under the most negative posts: a marketer's correction becomes training data.
+    negative = digest.payload.get("post_ids", {}).get("most_negative", [])
+    messages.append(Outgoing(chat_id, digest.text_zh, buttons=correction_buttons(negative, label="最负面{n} 判断有误")))
     return messages
 
 

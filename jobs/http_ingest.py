@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from core.logging import log_event
+from core.metrics import INGEST_POSTS, metrics_view
 from core.store import Store
 from jobs.ingest import IngestReport, PostIngestor
 
@@ -115,6 +116,9 @@ def make_ingest_app(
         report = await worker.ingest(items)
         status = 422 if report.rejected else 200
         log_event(log, "http ingest", status=status, **report.counts())
+        for outcome, n in report.counts().items():
+            if n:
+                INGEST_POSTS.labels(outcome=outcome).inc(n)
         return web.json_response(
             {
                 "added": report.added,
@@ -131,6 +135,7 @@ def make_ingest_app(
         await worker.close()
 
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
     app.router.add_post("/v1/posts", ingest)
     app.on_cleanup.append(close_worker)
     return app

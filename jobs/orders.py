@@ -44,6 +44,7 @@ from aiohttp import web
 from core.campaigns import apply_purchase_rules
 from core.domain import EventKind
 from core.logging import log_event
+from core.referrals import ReferralProgram, ReferralRules, RewardOutcome
 from core.repos.coupons import CouponRepository, iso_utc
 from core.repos.events import EventRepository
 from core.store import Store
@@ -97,6 +98,7 @@ class OrderImportReport:
     coupons_redeemed: int = 0
     attributed: int = 0
     coupons_issued: list[dict[str, Any]] = field(default_factory=list)  # purchase-rule coupons to announce
+    referral_rewards: list[dict[str, Any]] = field(default_factory=list)  # referral decisions taken by this import
 
     def counts(self) -> dict[str, int]:
         return {
@@ -107,6 +109,7 @@ class OrderImportReport:
             "coupons_redeemed": self.coupons_redeemed,
             "attributed": self.attributed,
             "coupons_issued": len(self.coupons_issued),
+            "referral_rewards": sum(r["status"] == "rewarded" for r in self.referral_rewards),
         }
 
 
@@ -247,11 +250,19 @@ def _items(value: Any, reasons: list[str]) -> tuple[tuple[str, int, int], ...] |
 class OrderRecorder:
     """Stores validated orders; one per thread (it holds the thread's store)."""
 
-    def __init__(self, store: Store, *, as_of: Callable[[], datetime] = lambda: datetime.now(UTC)):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        as_of: Callable[[], datetime] = lambda: datetime.now(UTC),
+        referral_rules: ReferralRules | None = None,
+    ):
         self.store = store
         self.events = EventRepository(store)
         self.coupons = CouponRepository(store, self.events)
         self.as_of = as_of  # "now" for deciding whether a purchase-rule coupon is still worth issuing
+        self.referral_rules = referral_rules  # None: XIANKE_REFERRAL_* (read only when a referred friend buys)
+        self._referrals: ReferralProgram | None = None
 
     def record(self, rec: OrderRecord, lines: tuple[int, ...], report: OrderImportReport) -> None:
         with self.store.transaction() as db:
@@ -318,7 +329,22 @@ class OrderRecorder:
                         "user_id": user_id, "code": issued.coupon["code"], "campaign": issued.campaign.slug,
                         "order": rec.external_id,
                     })
+            referral = self._referral(user_id, order_id, rec.created_at)
+            if referral is not None and referral.new:
+                report.referral_rewards.append({
+                    "friend_id": referral.friend_id, "referrer_id": referral.referrer_id, "status": referral.status,
+                    "reason": referral.reason, "order": rec.external_id,
+                })
         report.added += 1
+
+    def _referral(self, user_id: int, order_id: int, moment: datetime) -> RewardOutcome | None:
+        """A referred friend's first order since joining rewards both sides once (same transaction as
+        the order, so an order never commits without its referral decision)."""
+        if not self.store.scalar("SELECT 1 FROM referrals WHERE friend_id = ? AND status = 'joined'", [user_id]):
+            return None
+        if self._referrals is None:
+            self._referrals = ReferralProgram(self.store, self.coupons, self.referral_rules)
+        return self._referrals.on_first_purchase(user_id, order_id=order_id, now=moment)
 
     def _last_entry(self, user_id: int, moment: datetime) -> int | None:
         """The campaign of the user's latest in-period link entry within that campaign's attribution window."""
@@ -341,11 +367,12 @@ def record_orders(
     now: datetime | None = None,
     default_source: str = "import",
     report: OrderImportReport | None = None,
+    referral_rules: ReferralRules | None = None,
 ) -> OrderImportReport:
     """Validate and store (lines, payload) rows; every order in its own transaction."""
     report = report or OrderImportReport()
     moment = now or datetime.now(UTC)
-    recorder = OrderRecorder(store, as_of=lambda: moment)
+    recorder = OrderRecorder(store, as_of=lambda: moment, referral_rules=referral_rules)
     for lines, payload in rows:
         if isinstance(payload, RowProblem):
             report.rejected.append(payload)
@@ -363,11 +390,18 @@ def record_orders(
 
 
 def import_orders(
-    store: Store, path: Path, *, zone: tzinfo = SHOP_ZONE, now: datetime | None = None
+    store: Store,
+    path: Path,
+    *,
+    zone: tzinfo = SHOP_ZONE,
+    now: datetime | None = None,
+    referral_rules: ReferralRules | None = None,
 ) -> OrderImportReport:
     """Import a .csv / .json / .jsonl file of orders. Raises FileRejected when the whole file is unusable."""
     text, _ = decode_file(Path(path).read_bytes())
-    report = record_orders(store, list(parse_order_rows(Path(path), text)), zone=zone, now=now)
+    report = record_orders(
+        store, list(parse_order_rows(Path(path), text)), zone=zone, now=now, referral_rules=referral_rules
+    )
     log_event(log, "orders imported", file=str(path), **report.counts())
     return report
 

@@ -213,3 +213,80 @@ register_job(
     "campaign_effects",
     JobSpec(_campaign_effects, _minutes("effects_every_min", 360), "Re-estimate active campaigns' effects and ROI."),
 )
+
+
+# -- support consultations (issue 5) ------------------------------------------------------
+
+
+def _support_sla(ctx: JobContext) -> Counts:
+    from jobs.support_jobs import sla_job
+
+    return sla_job(ctx)
+
+
+def _support_auto_close(ctx: JobContext) -> Counts:
+    from jobs.support_jobs import auto_close_job
+
+    return auto_close_job(ctx)
+
+
+register_job(
+    "support_sla",
+    JobSpec(_support_sla, _minutes("support_sla_every_min", 1), "Remind staff in the topic when a customer waits past XIANKE_SLA_MINUTES."),
+)
+register_job(
+    "support_auto_close",
+    JobSpec(
+        _support_auto_close,
+        _minutes("support_close_every_min", 15),
+        "Close consultations idle for XIANKE_TICKET_IDLE_CLOSE_HOURS and tell the customer.",
+    ),
+)
+
+
+# -- referrals and sentiment corrections --------------------------------------------------
+
+
+def _referral_notices(ctx: JobContext) -> Counts:
+    from jobs.referral_notices import referral_notices_job
+
+    return referral_notices_job(ctx)
+
+
+def _sentiment_retrain(ctx: JobContext) -> Counts:
+    from jobs.sentiment_retrain import sentiment_retrain_job
+
+    return sentiment_retrain_job(ctx)
+
+
+register_job(
+    "referral_notices",
+    JobSpec(_referral_notices, _minutes("referral_notices_every_min", 5), "Tell both sides of a rewarded referral about their coupons."),
+)
+register_job(
+    "sentiment_retrain",
+    JobSpec(
+        _sentiment_retrain,
+        _cron_at("sentiment_retrain_at", "sun 03:00"),
+        "Retrain sentiment with marketers' corrections; promote only if validation accuracy does not drop.",
+    ),
+)
+
+
+# -- privacy (issue 8) -----------------------------------------------------------------
+
+
+def _retention(ctx: JobContext) -> Counts:
+    from jobs.retention import retention_job
+
+    return retention_job(ctx)
+
+
+register_job(
+    "retention",
+    JobSpec(
+        _retention,
+        _cron_at("retention_at", "04:00"),
+        "Scrub raw post text older than XIANKE_POSTS_RETENTION_DAYS (trends and sentiment are kept).",
+    ),
+)

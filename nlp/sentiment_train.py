@@ -59,6 +59,10 @@ MAX_TERMS = 100_000
 # probabilities the best band would be 0.5 ± (0.5 − cost); the band is tuned on validation instead.
 ABSTAIN_COST = 0.3
 BAND_GRID = tuple(round(0.01 * i, 2) for i in range(41))
+# A marketer's correction is one row against thousands: it enters train this many times (for logistic
+# regression, k copies are exactly a sample weight of k; the copies also put its words in the vocabulary),
+# enough to flip the model on that post and its near-duplicates without drowning the labelled data.
+CORRECTION_WEIGHT = 5
 
 
 class SentimentDataError(ValueError):
@@ -343,21 +347,26 @@ def train_sentiment(
     corrections: Sequence[tuple[str, int | str]] | None = None,
     progress: bool = True,
     cache_dir: Path | None = None,
+    correction_weight: int = CORRECTION_WEIGHT,
+    exclude_texts: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Train on the train split (+ `corrections`), tune on validation, report test; write `out_dir`.
 
     Returns the metrics written to <out_dir>/metrics.json. `cache_dir` keeps the e5 vectors of the
     CSV between runs (handy while experimenting; the vectors depend only on texts and encoder).
+    Corrections enter train `correction_weight` times; their texts, and `exclude_texts` (e.g. posts
+    corrected to neutral, which a two-class model cannot learn from), never appear in validation or test.
     """
     started = time.perf_counter()
     rows = read_labelled_csv(csv_path)
     split = split_rows(rows, seed)
     extra = _corrections_rows(corrections)
-    if extra:
+    excluded = {text_hash(t) for t in exclude_texts if t}
+    if extra or excluded:
         # Corrections train the model but never grade it: drop evaluation rows that repeat them.
-        fixed = {text_hash(r.text) for r in extra}
+        fixed = {text_hash(r.text) for r in extra} | excluded
         split = Split(
-            split.train + extra,
+            split.train + extra * max(1, correction_weight),
             [r for r in split.validation if text_hash(r.text) not in fixed],
             [r for r in split.test if text_hash(r.text) not in fixed],
         )
@@ -416,6 +425,7 @@ def train_sentiment(
             "validation": n_val,
             "test": len(split.test),
             "corrections": len(extra),
+            "correction_weight": max(1, correction_weight) if extra else 0,
         },
         "features": {
             "terms": len(features.vocabulary),
@@ -491,11 +501,19 @@ def evaluate_sentiment(
     *,
     limit: int | None = None,
     seed: int = 0,
+    exclude_texts: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Accuracy and macro-F1 of the binary call (score >= 0.5), per-domain accuracy, how often the
     model says neutral and how accurate its positive/negative answers are, and posts/s (embedding
-    included, as in the listening pipeline). `limit` evaluates a seeded random sample of rows."""
+    included, as in the listening pipeline). `limit` evaluates a seeded random sample of rows.
+    Rows repeating `exclude_texts` (posts marketers corrected: training data now) are left out."""
     rows = read_labelled_csv(csv_path)
+    excluded = {text_hash(t) for t in exclude_texts if t}
+    before = len(rows)
+    if excluded:
+        rows = [r for r in rows if text_hash(r.text) not in excluded]
+        if not rows:
+            raise SentimentDataError(f"{csv_path}: every row is a corrected post; nothing left to evaluate")
     if limit is not None and limit < len(rows):
         rows = [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), limit))]
     texts = [r.text for r in rows]
@@ -517,6 +535,7 @@ def evaluate_sentiment(
         polar_accuracy=round(float(polar_right[~neutral].mean()), 4) if (~neutral).any() else 0.0,
         seconds=round(seconds, 2),
         posts_per_s=round(len(rows) / seconds, 1) if seconds > 0 else 0.0,
+        excluded_corrections=before - len(rows) if excluded else 0,
     )
     return metrics
 

@@ -26,3 +26,11 @@ def embedder():
     from nlp.embedder import Embedder
 
     return Embedder(models_dir=MODELS_DIR)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Issue 8: the fuzz tests run a small CI count by default; --full runs 10,000 examples each.
+    parser.addoption(
+        "--full", action="store_true", default=False,
+        help="Full-size hardening runs (10,000 fuzzed updates / ingest payloads); same as XIANKE_FUZZ_EXAMPLES=10000.",
+    )

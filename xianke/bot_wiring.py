@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,13 +10,18 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 
 from bot.dialogue import DialogueService
+from bot.marketer import MarketerConfig
 from bot.middlewares import BotStats
 from bot.runners import build_dispatcher, make_bot
+from bot.support import SupportService
+from core.referrals import ReferralProgram, ReferralRules
 from core.repos import CouponRepository, EventRepository, UserRepository
 from core.settings import Settings
 from core.store import Store
 from nlp.dialogue import MessageClassifier
 from xianke.app import App
+from xianke.hardening import author_hasher, fsm_storage_kwargs
+from xianke.metrics import install_metrics
 
 
 class BotConfigError(RuntimeError):
@@ -26,9 +32,10 @@ def build_dialogue(app: App, store: Store, *, index_dir: Path | None = None) -> 
     """The dialogue over `store` (its worker-thread connection); loads the demo catalog if empty."""
     recsys = app.open_recsys(store, index_dir=index_dir)
     events = EventRepository(store)
-    return DialogueService(
-        recsys, UserRepository(store), events, CouponRepository(store, events), MessageClassifier(app.embedder)
-    )
+    coupons = CouponRepository(store, events)
+    dialogue = DialogueService(recsys, UserRepository(store), events, coupons, MessageClassifier(app.embedder))
+    dialogue.referrals = ReferralProgram(store, coupons, ReferralRules.from_settings(app.settings), events=events)
+    return dialogue
 
 
 @dataclass
@@ -52,7 +59,14 @@ def build_runtime(
     worker, loop_side = app.open_store(path), app.open_store(path)
     dialogue = build_dialogue(app, worker, index_dir=index_dir)
     stats = BotStats()
+    dispatcher_kwargs.setdefault("marketer_config", marketer_config(app.settings))
+    dispatcher_kwargs.setdefault("campaign_report", campaign_reporter(app, path))
+    dispatcher_kwargs.setdefault("support", build_support(app.settings, dialogue))
+    dispatcher_kwargs.setdefault("author_hasher", author_hasher(app.settings))  # /mydata, /forget
+    for key, value in fsm_storage_kwargs(app.settings).items():  # Redis FSM when configured
+        dispatcher_kwargs.setdefault(key, value)
     dispatcher = build_dispatcher(dialogue, loop_side, stats=stats, **dispatcher_kwargs)
+    install_metrics(app.settings, dispatcher, path)
     return BotRuntime(dialogue, dispatcher, stats, [worker, loop_side])
 
 
@@ -63,3 +77,36 @@ def make_bot_from(settings: Settings) -> Bot:
             "XIANKE_TELEGRAM_TOKEN=123456:ABC… in .env (no token? try `xianke chat`)"
         )
     return make_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_base)
+
+
+def marketer_config(settings: Settings) -> MarketerConfig:
+    """Who may use /campaign and /campaigns: XIANKE_MARKETER_CHAT_IDS (people and groups) and admins."""
+    return MarketerConfig.from_ids(
+        settings.marketer_chat_ids, settings.admin_user_ids, bot_username=settings.bot_username, zone=settings.zone
+    )
+
+
+def campaign_reporter(app: App, db_path: Path) -> Callable[[int], str | None]:
+    """The bot's `campaign_report` (workflow data): a fresh estimate for /campaign <slug>, stored like the
+    daily job's. The bot calls it on a worker thread, so it opens a connection of its own."""
+
+    def campaign_report(campaign_id: int) -> str | None:
+        from jobs.campaign_report import estimate_campaign
+
+        store = app.open_store(db_path)
+        try:
+            return estimate_campaign(store, campaign_id, zone=app.settings.zone, save=True).summary_zh()
+        finally:
+            store.close()
+
+    return campaign_report
+
+
+def build_support(settings: Settings, dialogue: DialogueService) -> SupportService | None:
+    """Live consultations need XIANKE_STAFF_CHAT_ID (a supergroup with Topics, the bot an admin who may
+    manage topics). Without it /consult says online consultation is not available and 人工客服 is
+    recorded as a handoff_requested event, as before."""
+    if settings.staff_chat_id is None:
+        return None
+    dialogue.live_support = True
+    return SupportService(dialogue, settings.staff_chat_id, admin_ids=settings.admin_user_ids, zone=settings.zone)

@@ -19,8 +19,10 @@ from xianke.commands import (
     models,
     orders,
     recommend,
+    referrals,
     sentiment,
     serve,
+    support,
 )
 
 app = typer.Typer(
@@ -47,6 +49,8 @@ app.command("serve-ingest")(ingest.serve_ingest)
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(orders.app, name="orders")
 app.command("digest")(digest.digest)
+app.add_typer(support.app, name="support")
+app.add_typer(referrals.app, name="referrals")
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
 app.command("forecast")(forecast.forecast)

@@ -1,4 +1,8 @@
-"""人工客服: /consult and the handoff button. The support issue plugs the real consultation in here."""
+"""人工客服 without a staff chat: /consult and the handoff button record the request.
+
+With XIANKE_STAFF_CHAT_ID set, bot.support (included before the customer router) handles both and
+opens a real consultation in the staff forum; these handlers then never see them.
+"""
 
 from __future__ import annotations
 

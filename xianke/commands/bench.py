@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -69,3 +70,24 @@ def _register_bot_bench() -> None:
 
 
 _register_bot_bench()
+
+
+@app.command("all")
+def bench_all(
+    quick: bool = typer.Option(False, "--quick", help="Small workloads (catalogs of 1k and 5k items) to try the command."),
+    output: Path = typer.Option(Path("docs/benchmarks.md"), "--output", "-o", help="Where to write the Markdown report."),
+) -> None:
+    """Embedding, recommendation latency by catalog size (1k/10k/100k), bot updates/s, analysis posts/s and
+    peak RSS — all from ONE process run — written to docs/benchmarks.md and printed."""
+    from rich.markdown import Markdown
+
+    from xianke.benchmarks.report import Sizes, run_all
+
+    report = run_all(get_app(), Sizes.quick() if quick else Sizes(), progress=lambda t: console.print(f"[bold]▶ {t}[/bold]"))
+    text = report.markdown()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    console.print(Markdown(text))
+    console.print(f"written to {output}")
+    if report.errors:
+        raise fail(f"{len(report.errors)} section(s) failed: " + "; ".join(report.errors), code=1)

@@ -305,9 +305,16 @@ def segments(
 
 
 def make_notifier(xk: App) -> Notifier:
-    """Composition-root hook: the Notifier wired to the aiogram Bot (XIANKE_TELEGRAM_TOKEN).
-    Not wired yet — `broadcast` then refuses to send and suggests --dry-run."""
-    raise NotImplementedError
+    """Composition-root hook: the Notifier wired to the aiogram Bot (XIANKE_TELEGRAM_TOKEN), closed
+    when the command ends. Without a token it names the missing setting and raises NotImplementedError."""
+    from xianke.bot_wiring import BotConfigError
+    from xianke.notify_wiring import cli_notifier
+
+    try:
+        return cli_notifier(xk)
+    except BotConfigError as exc:  # `broadcast` then keeps the stored plan and exits 1
+        err_console.print(f"[yellow]{exc}[/yellow]")
+        raise NotImplementedError(str(exc)) from None
 
 
 @app.command("broadcast")

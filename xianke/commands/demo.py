@@ -66,3 +66,8 @@ def demo(
 
     console.rule("5. 控制台对话 / the bot's dialogue in the terminal (same services as Telegram)")
     talk(app, path, lines=DEMO_SCRIPT, index_dir=app.settings.data_dir / "demo-index")
+
+    console.rule("6. 模拟一周：扫码活动、对照组、订单、舆情与周报 / a simulated campaign week, then the digest")
+    from xianke.demo_week import run_demo_week  # its own database, so the demo week is the same every run
+
+    run_demo_week(app, console, path.with_name("demo-week.db"))

@@ -11,14 +11,17 @@ from xianke.context import console, fail, get_app
 
 
 def make_notifier(app: Any) -> Any:
-    """The composition root's Notifier (core.notify) for sending from the CLI. Wired by the app; until
-    then --send stops with this message instead of half-sending."""
+    """The composition root's Notifier (core.notify) for sending from the CLI (xianke.notify_wiring);
+    without XIANKE_TELEGRAM_TOKEN --send stops with a message naming it instead of half-sending."""
     factory = getattr(app, "make_notifier", None)
     if factory is None:
-        raise RuntimeError(
-            "no notifier is configured for the CLI: the app does not provide make_notifier() yet "
-            "(needs XIANKE_TELEGRAM_TOKEN and the Telegram notifier adapter)"
-        )
+        from xianke.bot_wiring import BotConfigError
+        from xianke.notify_wiring import cli_notifier
+
+        try:
+            return cli_notifier(app)
+        except BotConfigError as exc:  # the caller turns a RuntimeError into one clear line
+            raise RuntimeError(f"no Telegram notifier for --send: {exc}") from None
     return factory()
 
 

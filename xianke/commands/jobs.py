@@ -19,8 +19,10 @@ app = typer.Typer(
 )
 
 
-def make_runner():  # -> jobs.scheduler.JobRunner (imported lazily: --help stays fast)
-    """The composition root's runner: each job gets a fresh store; models load once, on first use."""
+def make_runner(extras: dict[str, Any] | None = None):  # -> jobs.scheduler.JobRunner (imported lazily)
+    """The composition root's runner: each job gets a fresh store; models load once, on first use.
+    `extras` (notifier, run_async) default to a Telegram notifier on its own loop when a token is set;
+    `xianke serve` passes ones bound to the running bot instead."""
     from jobs.scheduler import JobRunner
 
     xk = get_app()
@@ -31,7 +33,13 @@ def make_runner():  # -> jobs.scheduler.JobRunner (imported lazily: --help stays
 
         return load_sentiment(xk.settings.sentiment_model, xk.embedder, xk.settings.models_dir)
 
-    return JobRunner(xk.settings, xk.open_store, get_embedder=lambda: xk.embedder, get_sentiment=sentiment)
+    if extras is None:
+        from xianke.notify_wiring import cli_job_extras
+
+        extras = cli_job_extras(xk)
+    return JobRunner(
+        xk.settings, xk.open_store, get_embedder=lambda: xk.embedder, get_sentiment=sentiment, extras=extras
+    )
 
 
 @app.command("run")

@@ -17,6 +17,7 @@ from rich.table import Table
 from nlp.embedder import EmbedderError
 from nlp.sentiment import SentimentArtifactError, SentimentModelError, load_sentiment
 from nlp.sentiment_train import (
+    CORRECTION_WEIGHT,
     SentimentDataError,
     evaluate_sentiment,
     parse_label,
@@ -25,18 +26,31 @@ from nlp.sentiment_train import (
 )
 from xianke.context import console, fail, get_app
 
-CORRECTIONS_SQL = """SELECT p.text_norm AS text, c.label AS label
-                     FROM sentiment_corrections c JOIN posts p ON p.id = c.post_id
-                     ORDER BY c.id"""
+
+def _corrections() -> tuple[list[tuple[str, str]], list[str]]:
+    """Marketers' corrections from the database: (positive/negative pairs to learn from, every
+    corrected text). One label per post (the latest wins when marketers disagree); neutral ones cannot
+    train a two-class model, but their posts still stay out of validation and test."""
+    from core.repos.corrections import CorrectionRepository
+
+    repo = CorrectionRepository(get_app().store)
+    latest = repo.latest()
+    usable = [(r["text"], r["label"]) for r in latest if r["text"] and parse_label(r["label"]) is not None]
+    console.print(
+        f"corrections: {len(usable)} used (each weighted ×{CORRECTION_WEIGHT}), "
+        f"{len(latest) - len(usable)} neutral kept out of evaluation only"
+    )
+    return usable, repo.corrected_texts()
 
 
-def _corrections() -> list[tuple[str, str]]:
-    """Marketers' positive/negative corrections from the database (neutral ones cannot train a
-    two-class model and are skipped)."""
-    rows = get_app().store.query(CORRECTIONS_SQL)
-    usable = [(r["text"], r["label"]) for r in rows if parse_label(r["label"]) is not None]
-    console.print(f"corrections: {len(usable)} used, {len(rows) - len(usable)} neutral skipped")
-    return usable
+def _corrected_texts_if_any() -> list[str]:
+    """Corrected posts' texts, read only when the database already exists (eval must not create one)."""
+    from core.repos.corrections import CorrectionRepository
+
+    app = get_app()
+    if not app.settings.database_path.is_file():
+        return []
+    return CorrectionRepository(app.store).corrected_texts()
 
 
 def train_sentiment_cmd(
@@ -50,7 +64,10 @@ def train_sentiment_cmd(
         "over the packaged model).",
     ),
     with_corrections: bool = typer.Option(
-        False, "--with-corrections", help="Also learn from marketers' corrections stored in the database."
+        False,
+        "--with-corrections",
+        help="Also learn from marketers' 判断有误 corrections stored in the database (each counts "
+        f"{CORRECTION_WEIGHT}×; corrected posts never appear in validation or test).",
     ),
 ) -> None:
     """Train the embedded sentiment model (a few minutes on 2 CPU cores) and print its scores."""
@@ -58,8 +75,8 @@ def train_sentiment_cmd(
     target = out or app.settings.models_dir / "sentiment"
     try:
         read_labelled_csv(data)  # fail on a bad file before reading the database or the encoder
-        corrections = _corrections() if with_corrections else None
-        metrics = train_sentiment(data, app.embedder, target, corrections=corrections)
+        corrections, corrected = _corrections() if with_corrections else (None, [])
+        metrics = train_sentiment(data, app.embedder, target, corrections=corrections, exclude_texts=corrected)
     except (SentimentDataError, EmbedderError) as exc:
         raise fail(str(exc)) from None
     _print_training(metrics, target)
@@ -72,6 +89,11 @@ def eval_sentiment_cmd(
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Score a fixed random sample of this many rows instead of all."
     ),
+    keep_corrected: bool = typer.Option(
+        False,
+        "--keep-corrected",
+        help="Also score rows that repeat posts marketers corrected (left out by default: they are training data).",
+    ),
 ) -> None:
     """Score the configured sentiment model (XIANKE_SENTIMENT_MODEL) on a labelled CSV.
 
@@ -81,7 +103,8 @@ def eval_sentiment_cmd(
     try:
         read_labelled_csv(data)  # fail on a bad file before loading any model
         model = load_sentiment(app.settings.sentiment_model, app.embedder, app.settings.models_dir)
-        metrics = evaluate_sentiment(model, data, app.embedder, limit=limit)
+        corrected = [] if keep_corrected else _corrected_texts_if_any()
+        metrics = evaluate_sentiment(model, data, app.embedder, limit=limit, exclude_texts=corrected)
     except (SentimentDataError, SentimentArtifactError, SentimentModelError, EmbedderError) as exc:
         raise fail(str(exc)) from None
     _print_evaluation(metrics, data)
@@ -99,6 +122,8 @@ def _print_evaluation(metrics: dict[str, Any], data: Path) -> None:
     table.add_row("中性占比 / neutral rate", f"{metrics['neutral_rate']:.1%}")
     table.add_row("非中性准确率 / accuracy when not neutral", f"{metrics['polar_accuracy']:.4f}")
     table.add_row("速度 / posts per second", f"{metrics['posts_per_s']:.1f}")
+    if metrics.get("excluded_corrections"):
+        table.add_row("已排除的纠正帖子 / corrected posts left out", str(metrics["excluded_corrections"]))
     console.print(table)
 
 

@@ -18,6 +18,11 @@ def serve(
         help="Serve a webhook (XIANKE_WEBHOOK_URL, XIANKE_WEBHOOK_SECRET, XIANKE_WEBHOOK_HOST/PORT) "
         "instead of long polling.",
     ),
+    with_scheduler: bool = typer.Option(
+        True, "--with-scheduler/--without-scheduler",
+        help="Also run the scheduled jobs (ingest, analysis, digests, alerts …) in this process, sending "
+        "through this bot. Turn off when `xianke jobs start` runs elsewhere: run one scheduler only.",
+    ),
 ) -> None:
     """Run the customer bot. Needs XIANKE_TELEGRAM_TOKEN; XIANKE_TELEGRAM_API_BASE points at a self-hosted Bot API."""
     from aiohttp import web
@@ -36,6 +41,11 @@ def serve(
     if webhook and settings.webhook_secret is None:
         raise fail("--webhook needs XIANKE_WEBHOOK_SECRET: 1-256 characters of A-Z a-z 0-9 _ - (checked on every post)")
     runtime = build_runtime(app)
+    if with_scheduler:
+        from xianke.commands.jobs import make_runner
+        from xianke.notify_wiring import run_scheduler_with_bot
+
+        run_scheduler_with_bot(runtime.dispatcher, settings, lambda extras: make_runner(extras=extras))
     try:
         if webhook:
             assert settings.webhook_url is not None and settings.webhook_secret is not None

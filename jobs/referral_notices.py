@@ -1,0 +1,55 @@
+"""Tell both sides of a rewarded referral about their coupon, through core.notify (jobs never import
+the bot). The reward itself is decided while the order is imported (jobs/orders.py); this job only
+delivers the messages, so a Telegram outage delays a notice but never loses a coupon.
+
+Each notice is marked once delivered (or once the user turns out to have blocked the bot), so a
+re-run sends only what is still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from core.logging import log_event
+from core.notify import Notifier, Outgoing
+from core.referrals import ReferralProgram, ReferralRules
+from core.repos.users import UserRepository
+from core.store import Store
+from jobs.alerts import Sleep, deliver, run_async
+
+log = logging.getLogger(__name__)
+
+
+async def send_referral_notices(
+    notifier: Notifier, store: Store, *, limit: int = 200, sleep: Sleep = asyncio.sleep
+) -> dict[str, int]:
+    """Deliver pending reward notices; returns counts (sent, blocked, failed)."""
+    # Rules only shape new rewards; delivering existing ones needs none from the environment.
+    program = ReferralProgram(store, rules=ReferralRules())
+    counts = {"sent": 0, "blocked": 0, "failed": 0}
+    for notice in program.pending_notices(limit):
+        delivery = await deliver(notifier, [Outgoing(notice.user_id, notice.text)], sleep=sleep)
+        counts[delivery.status] = counts.get(delivery.status, 0) + 1
+        if delivery.status == "blocked":
+            UserRepository(store).set_flag(notice.user_id, "blocked_bot", True)
+        if delivery.status in ("sent", "blocked"):
+            program.mark_notified(notice)
+        else:
+            log_event(
+                log, "referral notice not delivered", logging.WARNING,
+                user_id=notice.user_id, role=notice.role, error=delivery.error,
+            )
+    return counts
+
+
+def referral_notices_job(ctx: Any) -> dict[str, int]:
+    """Scheduled: deliver reward notices still pending (needs the notifier the composition root wires)."""
+    notifier = ctx.extras.get("notifier")
+    if notifier is None:
+        pending = len(ReferralProgram(ctx.store, rules=ReferralRules()).pending_notices())
+        if pending:
+            log_event(log, "referral notices waiting: no notifier configured", logging.WARNING, pending=pending)
+        return {"pending": pending, "sent": 0}
+    return run_async(ctx, send_referral_notices(notifier, ctx.store))

@@ -38,9 +38,30 @@ class Store:
     # -- transactions -------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
-        """All-or-nothing block; nests through savepoints."""
-        with self.db.atomic():
+        """All-or-nothing block; nests through savepoints.
+
+        The outermost block takes the write lock up front (BEGIN IMMEDIATE): a deferred transaction
+        that reads and then writes fails at once with "database is locked" when another connection
+        committed in between, because its WAL snapshot cannot be upgraded (busy_timeout does not help).
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():  # a savepoint inside the outer transaction
+                yield self.db
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             yield self.db
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     # -- migrations ---------------------------------------------------------
     def applied_versions(self) -> list[int]:

@@ -25,6 +25,9 @@ from nlp.embedder import Embedder
 from recsys.documents import ItemDoc
 
 log = logging.getLogger(__name__)
+# One query at a time: OpenMP threads would only add hand-off latency and, spinning after each
+# parallel region, steal the cores the encoder in the same process needs next.
+faiss.omp_set_num_threads(1)
 IndexKind = Literal["flat", "hnsw", "auto"]
 HNSW_THRESHOLD = 20_000  # above this many items "auto" picks HNSW: sub-millisecond search
 

@@ -24,6 +24,11 @@ class SparseIndex:
         tokens = [t for t in self.tokenizer.tokens_with_chars(query) if t in self.vocab]
         if not tokens or len(self.ids) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        positions, scores = self.bm25.retrieve([tokens], k=min(k, len(self.ids)), show_progress=False, n_threads=1)
-        keep = scores[0] > 0
-        return self.ids[positions[0][keep]], scores[0][keep]
+        # get_scores + argpartition rather than bm25s.retrieve: retrieve starts a thread pool on every
+        # call, which costs more than the scoring itself for a single short query.
+        scores = self.bm25.get_scores(tokens)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        return self.ids[top], scores[top].astype(np.float32)

@@ -165,10 +165,6 @@ def test_fsm_storage_is_sqlite_unless_redis_is_configured() -> None:
 # -- a store finding the fuzz made (see the issue-8 note) -----------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="core/store.py opens deferred transactions (BEGIN): a read-then-write "
-                   "transaction fails at once with 'database is locked' when another connection commits in "
-                   "between (WAL snapshot cannot be upgraded; busy_timeout does not apply). BEGIN IMMEDIATE fixes "
-                   "it; remove this xfail when it lands.")
 def test_read_then_write_transaction_survives_a_concurrent_commit(tmp_path: Path) -> None:
     first, second = Store(tmp_path / "x.db"), Store(tmp_path / "x.db")
     looked = threading.Event()

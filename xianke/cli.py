@@ -12,6 +12,7 @@ from xianke.commands import (
     db,
     demo,
     digest,
+    doctor,
     evaluate,
     forecast,
     ingest,
@@ -54,6 +55,7 @@ app.add_typer(referrals.app, name="referrals")
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
 app.command("forecast")(forecast.forecast)
+app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from typing import Any
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
@@ -24,9 +26,9 @@ class SupportStates(StatesGroup):
     comment = State()
 
 
-async def awaiting_comment(message: Message, state: FSMContext) -> bool | dict[str, Any]:
+async def awaiting_comment(message: Message, state: FSMContext | None = None) -> bool | dict[str, Any]:
     """Filter: the customer rated a ticket recently and has not commented yet; injects `rated_ticket`."""
-    if await state.get_state() != SupportStates.comment.state:
+    if state is None or await state.get_state() != SupportStates.comment.state:  # no sender, no state
         return False
     data = await state.get_data()
     ticket, until = data.get("support_rated"), float(data.get("support_comment_until") or 0)
@@ -63,8 +65,10 @@ async def on_comment(
 async def on_skip(query: CallbackQuery, customer: Customer, state: FSMContext, texts: Texts) -> None:
     await forget_comment(state)
     await query.answer(texts(customer.lang, "sup_comment_skipped"))
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+    if isinstance(query.message, Message) and query.message.reply_markup is not None:
+        # A double tap finds the buttons already gone; editing again would be "message is not modified".
+        with suppress(TelegramBadRequest):
+            await query.message.edit_reply_markup(reply_markup=None)
 
 
 def get_router() -> Router:

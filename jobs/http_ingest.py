@@ -72,6 +72,32 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers or None)
 
 
+def bearer_matches(request: web.Request, expected: bytes) -> bool:
+    """Constant-time check of `Authorization: Bearer <token>`: the time taken must not reveal how
+    much of a guessed token was right."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode("utf-8"), expected)
+
+
+async def read_authorized_json(
+    request: web.Request, expected: bytes, *, realm: str, max_bytes: int
+) -> tuple[Any, web.Response | None]:
+    """The request's JSON body, or the 401/413/400 response to send instead (shared by every webhook)."""
+    if not bearer_matches(request, expected):
+        return None, _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": f'Bearer realm="{realm}"'})
+    too_big = _error(413, f"body larger than {max_bytes} bytes; split the batch")
+    if request.content_length is not None and request.content_length > max_bytes:
+        return None, too_big
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return None, too_big
+    try:
+        return json.loads(body.decode("utf-8")), None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return None, _error(400, f"body is not UTF-8 JSON: {exc}")
+
+
 def make_ingest_app(
     store_factory: Callable[[], Store],
     token: str,
@@ -91,23 +117,9 @@ def make_ingest_app(
         return web.json_response({"ok": True})
 
     async def ingest(request: web.Request) -> web.Response:
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        # compare_digest: the time taken must not reveal how much of a guessed token was right.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), expected):
-            return _error(
-                401, "missing or wrong bearer token", **{"WWW-Authenticate": 'Bearer realm="ingest"'}
-            )
-        if request.content_length is not None and request.content_length > max_bytes:
-            return _error(413, f"body larger than {max_bytes} bytes; split the batch")
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"body larger than {max_bytes} bytes; split the batch")
-        try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            return _error(400, f"body is not UTF-8 JSON: {exc}")
+        payload, refusal = await read_authorized_json(request, expected, realm="ingest", max_bytes=max_bytes)
+        if refusal is not None:
+            return refusal
         items = payload.get("posts") if isinstance(payload, dict) else payload
         if not isinstance(items, list):
             return _error(422, 'body must be a JSON array of posts or {"posts": [...]}')

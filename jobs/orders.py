@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import hmac
 import io
 import json
 import logging
@@ -48,7 +47,7 @@ from core.referrals import ReferralProgram, ReferralRules, RewardOutcome
 from core.repos.coupons import CouponRepository, iso_utc
 from core.repos.events import EventRepository
 from core.store import Store
-from jobs.http_ingest import DEFAULT_MAX_BYTES, _error
+from jobs.http_ingest import DEFAULT_MAX_BYTES, _error, read_authorized_json
 from jobs.ingest import FileRejected, decode_file
 from nlp.ingest_schema import parse_timestamp
 
@@ -490,13 +489,6 @@ def _merge_lines(lines: tuple[int, ...], rows: list[dict[str, Any]]) -> dict[str
 # -- HTTP webhook ----------------------------------------------------------------------------
 
 
-def bearer_matches(request: web.Request, expected: bytes) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    # compare_digest: the time taken must not reveal how much of a guessed token was right.
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode("utf-8"), expected)
-
-
 class _OrderWorker:
     """One thread owns the SQLite connection, so the event loop never blocks on the database."""
 
@@ -548,18 +540,9 @@ def make_order_webhook_app(
         return web.json_response({"ok": True})
 
     async def orders(request: web.Request) -> web.Response:
-        if not bearer_matches(request, expected):
-            return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": 'Bearer realm="orders"'})
-        if request.content_length is not None and request.content_length > max_bytes:
-            return _error(413, f"body larger than {max_bytes} bytes; split the batch")
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"body larger than {max_bytes} bytes; split the batch")
-        try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            return _error(400, f"body is not UTF-8 JSON: {exc}")
+        payload, refusal = await read_authorized_json(request, expected, realm="orders", max_bytes=max_bytes)
+        if refusal is not None:
+            return refusal
         if isinstance(payload, Mapping):
             payload = payload["orders"] if isinstance(payload.get("orders"), list) else [payload]
         if not isinstance(payload, list):

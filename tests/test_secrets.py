@@ -156,7 +156,7 @@ def test_every_secret_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatc
         calls.append(type(a).__name__)
         return real(a, b)
 
-    for module in (bot.security, jobs.http_ingest, jobs.orders):
+    for module in (bot.security, jobs.http_ingest):
         monkeypatch.setattr(module.hmac, "compare_digest", spy)
     assert bot.security.secret_matches("abc", "abc") and not bot.security.secret_matches("abd", "abc")
     assert not bot.security.secret_matches("é", "abc") and not bot.security.secret_matches(None, "abc")
@@ -165,14 +165,15 @@ def test_every_secret_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatc
         def __init__(self, header: str) -> None:
             self.headers = {"Authorization": header}
 
-    assert jobs.orders.bearer_matches(FakeRequest(f"Bearer {ORDERS_TOKEN}"), ORDERS_TOKEN.encode())  # type: ignore[arg-type]
-    assert not jobs.orders.bearer_matches(FakeRequest("Bearer nope"), ORDERS_TOKEN.encode())  # type: ignore[arg-type]
+    assert jobs.http_ingest.bearer_matches(FakeRequest(f"Bearer {ORDERS_TOKEN}"), ORDERS_TOKEN.encode())  # type: ignore[arg-type]
+    assert not jobs.http_ingest.bearer_matches(FakeRequest("Bearer nope"), ORDERS_TOKEN.encode())  # type: ignore[arg-type]
     assert len(calls) == 6 and set(calls) == {"bytes"}
-    # The ingest endpoint compares inline; its source must use compare_digest, never == / != on the token.
+    # Both webhooks (ingest, orders) authorise through the one shared reader, never with == / !=.
     import inspect
 
-    source = inspect.getsource(jobs.http_ingest.make_ingest_app)
-    assert "hmac.compare_digest(" in source and "== expected" not in source and "!= expected" not in source
+    for endpoint in (jobs.http_ingest.make_ingest_app, jobs.orders.make_order_webhook_app):
+        source = inspect.getsource(endpoint)
+        assert "read_authorized_json(" in source and "== expected" not in source and "!= expected" not in source
 
 
 def test_sql_injection_strings_are_stored_and_returned_verbatim(store: Store) -> None:

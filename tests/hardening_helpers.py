@@ -13,11 +13,12 @@ fuzz example count, and log capture.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import threading
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,8 +26,11 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 
+from bot.runners import make_bot, run_polling
 from core.logging import JsonLineFormatter
 from nlp.embedder import Embedder
+from tests.fakebot import FakeBotAPI
+from xianke.bot_wiring import BotRuntime, build_runtime
 
 T = TypeVar("T")
 FULL_EXAMPLES = 10_000
@@ -145,3 +149,21 @@ def captured_logs(level: int = logging.DEBUG) -> Iterator[RecordList]:
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+
+
+@contextlib.asynccontextmanager
+async def polling(folder: Path) -> AsyncIterator[tuple[FakeBotAPI, BotRuntime]]:
+    """The production runtime and Bot (make_bot) on long polling against the fake server."""
+    runtime = build_runtime(hash_app(folder), index_dir=folder / "index", throttle_rate=1000,
+                            throttle_callback_rate=1000)
+    async with FakeBotAPI() as api:
+        bot = make_bot(api.token, api.base_url)
+        task = asyncio.create_task(run_polling(bot, runtime.dispatcher, handle_signals=False, polling_timeout=1))
+        try:
+            await api.wait_for_poll(timeout=30)
+            yield api, runtime
+        finally:
+            await runtime.dispatcher.stop_polling()
+            await task
+            await bot.session.close()
+            runtime.close()

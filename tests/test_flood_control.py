@@ -11,24 +11,20 @@ Two layers are at work, both exercised here against the real HTTP path (aiogram 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.retry import RetryAfterMiddleware, install_request_middlewares
-from bot.runners import make_bot, run_polling
+from bot.runners import make_bot
 from core.campaigns import Campaign, CampaignRepository
 from core.store import Store
 from jobs.broadcast import Broadcaster
 from tests.fakebot import FakeBotAPI
 from tests.fakebot.server import Call
-from tests.hardening_helpers import hash_app
-from xianke.bot_wiring import BotRuntime, build_runtime
+from tests.hardening_helpers import polling
 from xianke.notifier import AiogramNotifier
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
@@ -103,22 +99,6 @@ async def test_broadcaster_pauses_everyone_when_the_wait_is_too_long_for_the_ses
         assert not [c for c in api.calls("sendMessage") if flood.time < c.time < flood.time + 0.95]
 
 
-@contextlib.asynccontextmanager
-async def polling(folder: Path) -> AsyncIterator[tuple[FakeBotAPI, BotRuntime]]:
-    """The production runtime and Bot (make_bot) on long polling against the fake server."""
-    runtime = build_runtime(hash_app(folder), index_dir=folder / "index", throttle_rate=1000,
-                            throttle_callback_rate=1000)
-    async with FakeBotAPI() as api:
-        bot = make_bot(api.token, api.base_url)
-        task = asyncio.create_task(run_polling(bot, runtime.dispatcher, handle_signals=False, polling_timeout=1))
-        try:
-            await api.wait_for_poll(timeout=30)
-            yield api, runtime
-        finally:
-            await runtime.dispatcher.stop_polling()
-            await task
-            await bot.session.close()
-            runtime.close()
 
 
 async def test_replies_wait_out_the_storm_and_arrive_exactly_once(tmp_path: Path) -> None:

@@ -7,25 +7,21 @@ searched for the customer's Telegram id, name and username after forgetting.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.runners import make_bot, run_polling
 from core.privacy import export_user, forget_user, fsm_keys_for
 from core.store import Store, dumps
 from jobs.ingest import hash_author
 from jobs.registry import JOBS
 from jobs.retention import purge_raw_posts
 from tests.fakebot import FakeBotAPI
-from tests.hardening_helpers import hash_app
-from xianke.bot_wiring import BotRuntime, build_runtime
+from tests.hardening_helpers import polling
+from xianke.bot_wiring import BotRuntime
 from xianke.commands.doctor import check_invariants
 
 UID, NAME, USERNAME = 777_000_123, "测试用户Ωmega", "forget_me_42"
@@ -214,21 +210,6 @@ def hash_settings() -> Any:
 # -- end to end: /mydata and /forget through the fake Bot API -------------------------------
 
 
-@contextlib.asynccontextmanager
-async def polling(folder: Path) -> AsyncIterator[tuple[FakeBotAPI, BotRuntime]]:
-    runtime = build_runtime(hash_app(folder), index_dir=folder / "index", throttle_rate=1000,
-                            throttle_callback_rate=1000)
-    async with FakeBotAPI() as api:
-        bot = make_bot(api.token, api.base_url)
-        task = asyncio.create_task(run_polling(bot, runtime.dispatcher, handle_signals=False, polling_timeout=1))
-        try:
-            await api.wait_for_poll(timeout=30)
-            yield api, runtime
-        finally:
-            await runtime.dispatcher.stop_polling()
-            await task
-            await bot.session.close()
-            runtime.close()
 
 
 async def say(api: FakeBotAPI, runtime: BotRuntime, text: str, **kwargs: Any) -> None:

@@ -504,22 +504,29 @@ async def deliver(
     return Delivery(chat_id, "sent", done)
 
 
-def _record_alert_delivery(store: Store, alert_id: int, delivery: Delivery) -> None:
-    with store.transaction() as db:
-        raw = db.execute("SELECT deliveries FROM alerts WHERE id = ?", [alert_id]).fetchone()
+_DELIVERY_TABLES = frozenset({"alerts", "digests"})  # rows with a per-chat `deliveries` JSON column
+_FINAL = ("sent", "blocked")  # a chat in either state must not get the same message again
+
+
+def record_delivery(store: Store, table: str, row_id: int, delivery: Delivery) -> None:
+    """Store one chat's outcome in the row's `deliveries` map; the first success also sets sent_at."""
+    if table not in _DELIVERY_TABLES:
+        raise ValueError(f"no deliveries column on {table!r}")
+    with store.transaction() as db:  # the table name comes from the allow-list above
+        raw = db.execute(f"SELECT deliveries FROM {table} WHERE id = ?", [row_id]).fetchone()
         deliveries = loads(raw[0] if raw else None, {})
         deliveries[str(delivery.chat_id)] = delivery.to_dict()
-        db.execute("UPDATE alerts SET deliveries = ? WHERE id = ?", [dumps(deliveries), alert_id])
+        db.execute(f"UPDATE {table} SET deliveries = ? WHERE id = ?", [dumps(deliveries), row_id])
         if delivery.status == "sent":
             db.execute(
-                "UPDATE alerts SET sent_at = coalesce(sent_at, ?) WHERE id = ?",
-                [utc_text(datetime.now(UTC)), alert_id],
+                f"UPDATE {table} SET sent_at = coalesce(sent_at, ?) WHERE id = ?",
+                [utc_text(datetime.now(UTC)), row_id],
             )
 
 
-def _delivered_chats(store: Store, alert_id: int) -> set[int]:
-    raw = store.scalar("SELECT deliveries FROM alerts WHERE id = ?", [alert_id])
-    return {int(chat) for chat, d in loads(raw, {}).items() if d.get("status") in ("sent", "blocked")}
+def finished_chats(raw_deliveries: str | None) -> set[int]:
+    """Chats whose delivery is final (sent, or the bot was blocked) in a `deliveries` JSON value."""
+    return {int(chat) for chat, d in loads(raw_deliveries, {}).items() if d.get("status") in _FINAL}
 
 
 async def send_alerts(
@@ -534,7 +541,11 @@ async def send_alerts(
     delivery (and the first success as sent_at) is recorded."""
     results: list[Delivery] = []
     for alert in alerts:
-        skip = _delivered_chats(store, alert.id) if store is not None and alert.id else set()
+        skip = (
+            finished_chats(store.scalar("SELECT deliveries FROM alerts WHERE id = ?", [alert.id]))
+            if store is not None and alert.id
+            else set()
+        )
         for chat_id in chat_ids:
             if chat_id in skip:
                 continue
@@ -551,7 +562,7 @@ async def send_alerts(
                     error=delivery.error,
                 )
             if store is not None and alert.id:
-                _record_alert_delivery(store, alert.id, delivery)
+                record_delivery(store, "alerts", alert.id, delivery)
             results.append(delivery)
     return results
 

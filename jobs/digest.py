@@ -34,8 +34,10 @@ from jobs.alerts import (
     bucket_counts,
     deliver,
     excerpt,
+    finished_chats,
     negative_posts,
     quote,
+    record_delivery,
     robust_threshold,
     run_async,
     share_floor,
@@ -723,29 +725,14 @@ def record_digest(store: Store, digest: Digest) -> int:
     return digest.id
 
 
-def _deliveries(store: Store, digest_id: int) -> dict[str, Any]:
-    return loads(store.scalar("SELECT deliveries FROM digests WHERE id = ?", [digest_id]), {})
-
-
 def delivered_chats(store: Store, kind: str, period: Period) -> set[int]:
     """Chats that already got the scheduled digest for this period (or blocked the bot)."""
-    raw = store.scalar(
-        "SELECT deliveries FROM digests WHERE kind = ? AND period_start = ? AND period_end = ?",
-        [kind, utc_text(period.start), utc_text(period.end)],
+    return finished_chats(
+        store.scalar(
+            "SELECT deliveries FROM digests WHERE kind = ? AND period_start = ? AND period_end = ?",
+            [kind, utc_text(period.start), utc_text(period.end)],
+        )
     )
-    return {int(c) for c, d in loads(raw, {}).items() if d.get("status") in ("sent", "blocked")}
-
-
-def _record_delivery(store: Store, digest_id: int, delivery: Delivery) -> None:
-    with store.transaction() as db:
-        deliveries = _deliveries(store, digest_id)
-        deliveries[str(delivery.chat_id)] = delivery.to_dict()
-        db.execute("UPDATE digests SET deliveries = ? WHERE id = ?", [dumps(deliveries), digest_id])
-        if delivery.status == "sent":
-            db.execute(
-                "UPDATE digests SET sent_at = coalesce(sent_at, ?) WHERE id = ?",
-                [utc_text(datetime.now(UTC)), digest_id],
-            )
 
 
 def digest_messages(chat_id: int, digest: Digest) -> list[Outgoing]:
@@ -767,15 +754,13 @@ async def send_digest(
     if digest.id is None:
         record_digest(store, digest)
     assert digest.id is not None
-    done = {
-        int(c) for c, d in _deliveries(store, digest.id).items() if d.get("status") in ("sent", "blocked")
-    }
+    done = finished_chats(store.scalar("SELECT deliveries FROM digests WHERE id = ?", [digest.id]))
     results = []
     for chat_id in chat_ids:
         if chat_id in done:
             continue
         delivery = await deliver(notifier, digest_messages(chat_id, digest), sleep=sleep)
-        _record_delivery(store, digest.id, delivery)
+        record_delivery(store, "digests", digest.id, delivery)
         if delivery.status != "sent":
             log_event(
                 log,

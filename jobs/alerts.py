@@ -20,7 +20,7 @@ import logging
 import math
 import statistics
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -570,15 +570,6 @@ async def send_alerts(
 # -- the scheduled job ------------------------------------------------------------------------
 
 
-def run_async(ctx: Any, coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine from a scheduler thread: on the bot's loop when the composition root provides
-    `extras["run_async"]` (an aiohttp session is bound to its loop), else in a fresh loop."""
-    runner = ctx.extras.get("run_async")
-    if runner is not None:
-        return runner(coroutine)
-    return asyncio.run(coroutine)
-
-
 def alerts_job(ctx: Any) -> dict[str, int]:
     """Scheduled: detect spikes now, then deliver new and still-undelivered alerts to marketers."""
     settings = ctx.settings
@@ -596,6 +587,6 @@ def alerts_job(ctx: Any) -> dict[str, int]:
         )
         return {"fired": len(new), "sent": 0}
     pending = pending_alerts(ctx.store, now, config)
-    deliveries = run_async(ctx, send_alerts(notifier, chat_ids, pending, store=ctx.store))
+    deliveries = ctx.run_async(send_alerts(notifier, chat_ids, pending, store=ctx.store))
     sent = sum(d.status == "sent" for d in deliveries)
     return {"fired": len(new), "sent": sent, "failed": len(deliveries) - sent}

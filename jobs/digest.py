@@ -39,7 +39,6 @@ from jobs.alerts import (
     quote,
     record_delivery,
     robust_threshold,
-    run_async,
     share_floor,
     utc_text,
 )
@@ -820,6 +819,6 @@ def digest_job(ctx: Any, kind: str) -> dict[str, int]:
             digest=digest.id,
         )
         return {"built": 1, "sent": 0}
-    deliveries = run_async(ctx, send_digest(notifier, chat_ids, digest, store=store))
+    deliveries = ctx.run_async(send_digest(notifier, chat_ids, digest, store=store))
     sent = sum(d.status == "sent" for d in deliveries)
     return {"built": 1, "sent": sent, "failed": len(deliveries) - sent}

@@ -17,7 +17,7 @@ from core.notify import Notifier, Outgoing
 from core.referrals import ReferralProgram, ReferralRules
 from core.repos.users import UserRepository
 from core.store import Store
-from jobs.alerts import Sleep, deliver, run_async
+from jobs.alerts import Sleep, deliver
 
 log = logging.getLogger(__name__)
 
@@ -52,4 +52,4 @@ def referral_notices_job(ctx: Any) -> dict[str, int]:
         if pending:
             log_event(log, "referral notices waiting: no notifier configured", logging.WARNING, pending=pending)
         return {"pending": pending, "sent": 0}
-    return run_async(ctx, send_referral_notices(notifier, ctx.store))
+    return ctx.run_async(send_referral_notices(notifier, ctx.store))

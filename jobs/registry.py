@@ -7,7 +7,8 @@ Job functions are imported lazily so `xianke jobs list` does not load jieba, tor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,12 @@ class JobContext:
     @property
     def sentiment(self) -> Any:
         return self.get_sentiment()
+
+    def run_async(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        """Run a coroutine from the scheduler thread: on the bot's loop when the composition root gives
+        `extras["run_async"]` (an aiohttp session is bound to its loop), else in a fresh loop."""
+        runner = self.extras.get("run_async")
+        return runner(coroutine) if runner is not None else asyncio.run(coroutine)
 
 
 TriggerFactory = Callable[[Settings], BaseTrigger]

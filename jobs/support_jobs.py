@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
@@ -139,14 +139,6 @@ async def close_idle(
     return counts
 
 
-def _run_async(ctx: Any, coroutine: Coroutine[Any, Any, Any]) -> Any:
-    # On the bot's loop when the composition root offers one (an aiohttp session is bound to its loop).
-    runner = ctx.extras.get("run_async")
-    if runner is not None:
-        return runner(coroutine)
-    return asyncio.run(coroutine)
-
-
 def _delivery(ctx: Any) -> tuple[Notifier | None, int | None]:
     return ctx.extras.get("notifier"), ctx.settings.staff_chat_id
 
@@ -162,7 +154,7 @@ def sla_job(ctx: Any) -> dict[str, int]:
     if notifier is None or staff_chat_id is None:
         log_event(log, "sla reminders not sent: no notifier or no XIANKE_STAFF_CHAT_ID", logging.WARNING, due=len(due))
         return {"due": len(due), "reminded": 0}
-    counts = _run_async(ctx, send_reminders(notifier, staff_chat_id, ctx.store, due, now=now))
+    counts = ctx.run_async(send_reminders(notifier, staff_chat_id, ctx.store, due, now=now))
     return {"due": len(due), **counts}
 
 
@@ -178,5 +170,5 @@ def auto_close_job(ctx: Any) -> dict[str, int]:
         # Closing without telling the customer would look like being hung up on: wait for a notifier.
         log_event(log, "idle tickets not closed: no notifier or no XIANKE_STAFF_CHAT_ID", logging.WARNING, idle=len(idle))
         return {"idle": len(idle), "closed": 0}
-    counts = _run_async(ctx, close_idle(notifier, staff_chat_id, ctx.store, idle, hours, now=now))
+    counts = ctx.run_async(close_idle(notifier, staff_chat_id, ctx.store, idle, hours, now=now))
     return {"idle": len(idle), **counts}

@@ -240,14 +240,13 @@ async def test_serve_runs_the_scheduler_on_the_bots_loop(tmp_path: Path) -> None
     from aiogram import Dispatcher
     from apscheduler.triggers.interval import IntervalTrigger
 
-    from jobs.alerts import run_async
     from jobs.registry import JobSpec
     from jobs.scheduler import JobRunner
 
     settings = load_settings(data_dir=tmp_path)
 
     def ping(ctx: Any) -> dict[str, int]:  # a job: worker thread, sends like the digest job does
-        run_async(ctx, ctx.extras["notifier"].send(Outgoing(MARKETER_GROUP, "job says hi")))
+        ctx.run_async(ctx.extras["notifier"].send(Outgoing(MARKETER_GROUP, "job says hi")))
         return {"sent": 1}
 
     runners: list[JobRunner] = []

@@ -8,6 +8,7 @@ Job functions are imported lazily so `xianke jobs list` does not load jieba, tor
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -83,22 +84,15 @@ def register_job(name: str, spec: JobSpec) -> JobSpec:
 # -- the listening jobs ---------------------------------------------------------
 
 
-def _ingest(ctx: JobContext) -> Counts:
-    from jobs.ingest import ingest_job
+def lazy_job(module: str, function: str, *args: Any) -> Callable[[JobContext], Counts]:
+    """A job that imports its module only when it runs: `xianke --help` and the bot stay light
+    (statsmodels, sklearn and the encoder load only in the jobs that need them)."""
 
-    return ingest_job(ctx)
+    def run(ctx: JobContext) -> Counts:
+        return getattr(importlib.import_module(module), function)(ctx, *args)
 
-
-def _analyze(ctx: JobContext) -> Counts:
-    from jobs.analysis import analyze_job
-
-    return analyze_job(ctx)
-
-
-def _topics(ctx: JobContext) -> Counts:
-    from jobs.analysis import topics_job
-
-    return topics_job(ctx)
+    run.__name__ = f"{function}{''.join('_' + str(a) for a in args)}"
+    return run
 
 
 def _minutes(setting: str, default: int) -> TriggerFactory:
@@ -113,19 +107,19 @@ def _minutes(setting: str, default: int) -> TriggerFactory:
 register_job(
     "ingest",
     JobSpec(
-        _ingest,
+        lazy_job("jobs.ingest", "ingest_job"),
         _minutes("ingest_every_min", 5),
         "Ingest files waiting in the drop folder (<data_dir>/inbox).",
     ),
 )
 register_job(
     "analyze",
-    JobSpec(_analyze, _minutes("analyze_every_min", 10), "Embed, score sentiment and aspects of new posts."),
+    JobSpec(lazy_job("jobs.analysis", "analyze_job"), _minutes("analyze_every_min", 10), "Embed, score sentiment and aspects of new posts."),
 )
 register_job(
     "topics",
     JobSpec(
-        _topics,
+        lazy_job("jobs.analysis", "topics_job"),
         _minutes("topics_every_min", int(timedelta(hours=6).total_seconds() // 60)),
         "Re-cluster posts into topics (stable ids, emerging topics flagged).",
     ),
@@ -133,24 +127,6 @@ register_job(
 
 
 # -- digests and alerts (issue 7) ---------------------------------------------------
-
-
-def _digest_daily(ctx: JobContext) -> Counts:
-    from jobs.digest import digest_job
-
-    return digest_job(ctx, "daily")
-
-
-def _digest_weekly(ctx: JobContext) -> Counts:
-    from jobs.digest import digest_job
-
-    return digest_job(ctx, "weekly")
-
-
-def _alerts(ctx: JobContext) -> Counts:
-    from jobs.alerts import alerts_job
-
-    return alerts_job(ctx)
 
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -182,12 +158,12 @@ def _cron_at(setting: str, default: str) -> TriggerFactory:
 
 register_job(
     "digest_daily",
-    JobSpec(_digest_daily, _cron_at("digest_daily_at", "09:00"), "Daily listening digest to marketer chats."),
+    JobSpec(lazy_job("jobs.digest", "digest_job", "daily"), _cron_at("digest_daily_at", "09:00"), "Daily listening digest to marketer chats."),
 )
 register_job(
     "digest_weekly",
     JobSpec(
-        _digest_weekly,
+        lazy_job("jobs.digest", "digest_job", "weekly"),
         _cron_at("digest_weekly_at", "mon 09:30"),
         "Weekly listening digest to marketer chats.",
     ),
@@ -195,7 +171,7 @@ register_job(
 register_job(
     "alerts",
     JobSpec(
-        _alerts, _minutes("alerts_every_min", 30), "Negative-spike alerts to marketer chats (deduplicated)."
+        lazy_job("jobs.alerts", "alerts_job"), _minutes("alerts_every_min", 30), "Negative-spike alerts to marketer chats (deduplicated)."
     ),
 )
 
@@ -203,48 +179,24 @@ register_job(
 # -- campaigns (issue 7) --------------------------------------------------------------
 
 
-def _coupons_expire(ctx: JobContext) -> Counts:
-    from jobs.orders import expire_coupons_job
-
-    return expire_coupons_job(ctx)
-
-
-def _campaign_effects(ctx: JobContext) -> Counts:
-    from jobs.campaign_report import campaign_effects_job
-
-    return campaign_effects_job(ctx)
-
-
-register_job("coupons_expire", JobSpec(_coupons_expire, _minutes("coupons_every_min", 60), "Expire coupons past their date."))
+register_job("coupons_expire", JobSpec(lazy_job("jobs.orders", "expire_coupons_job"), _minutes("coupons_every_min", 60), "Expire coupons past their date."))
 register_job(
     "campaign_effects",
-    JobSpec(_campaign_effects, _minutes("effects_every_min", 360), "Re-estimate active campaigns' effects and ROI."),
+    JobSpec(lazy_job("jobs.campaign_report", "campaign_effects_job"), _minutes("effects_every_min", 360), "Re-estimate active campaigns' effects and ROI."),
 )
 
 
 # -- support consultations (issue 5) ------------------------------------------------------
 
 
-def _support_sla(ctx: JobContext) -> Counts:
-    from jobs.support_jobs import sla_job
-
-    return sla_job(ctx)
-
-
-def _support_auto_close(ctx: JobContext) -> Counts:
-    from jobs.support_jobs import auto_close_job
-
-    return auto_close_job(ctx)
-
-
 register_job(
     "support_sla",
-    JobSpec(_support_sla, _minutes("support_sla_every_min", 1), "Remind staff in the topic when a customer waits past XIANKE_SLA_MINUTES."),
+    JobSpec(lazy_job("jobs.support_jobs", "sla_job"), _minutes("support_sla_every_min", 1), "Remind staff in the topic when a customer waits past XIANKE_SLA_MINUTES."),
 )
 register_job(
     "support_auto_close",
     JobSpec(
-        _support_auto_close,
+        lazy_job("jobs.support_jobs", "auto_close_job"),
         _minutes("support_close_every_min", 15),
         "Close consultations idle for XIANKE_TICKET_IDLE_CLOSE_HOURS and tell the customer.",
     ),
@@ -254,26 +206,14 @@ register_job(
 # -- referrals and sentiment corrections --------------------------------------------------
 
 
-def _referral_notices(ctx: JobContext) -> Counts:
-    from jobs.referral_notices import referral_notices_job
-
-    return referral_notices_job(ctx)
-
-
-def _sentiment_retrain(ctx: JobContext) -> Counts:
-    from jobs.sentiment_retrain import sentiment_retrain_job
-
-    return sentiment_retrain_job(ctx)
-
-
 register_job(
     "referral_notices",
-    JobSpec(_referral_notices, _minutes("referral_notices_every_min", 5), "Tell both sides of a rewarded referral about their coupons."),
+    JobSpec(lazy_job("jobs.referral_notices", "referral_notices_job"), _minutes("referral_notices_every_min", 5), "Tell both sides of a rewarded referral about their coupons."),
 )
 register_job(
     "sentiment_retrain",
     JobSpec(
-        _sentiment_retrain,
+        lazy_job("jobs.sentiment_retrain", "sentiment_retrain_job"),
         _cron_at("sentiment_retrain_at", "sun 03:00"),
         "Retrain sentiment with marketers' corrections; promote only if validation accuracy does not drop.",
     ),
@@ -283,16 +223,10 @@ register_job(
 # -- privacy (issue 8) -----------------------------------------------------------------
 
 
-def _retention(ctx: JobContext) -> Counts:
-    from jobs.retention import retention_job
-
-    return retention_job(ctx)
-
-
 register_job(
     "retention",
     JobSpec(
-        _retention,
+        lazy_job("jobs.retention", "retention_job"),
         _cron_at("retention_at", "04:00"),
         "Scrub raw post text older than XIANKE_POSTS_RETENTION_DAYS (trends and sentiment are kept).",
     ),

@@ -26,10 +26,10 @@ from bot.callbacks import CardCB, HandoffCB, LangCB, MoreCB, OnbCB, ProfileCB, Q
 from bot.cards import card_text
 from bot.replies import TELEGRAM_TEXT_LIMIT, Answer, Button, Reply
 from bot.texts import Html, Texts, language_from_telegram
-from core.campaigns import CampaignEntry, record_entry
+from commerce.campaigns import CampaignEntry, record_entry
+from commerce.referrals import JoinOutcome, ReferralProgram
 from core.domain import CAMPAIGN_SLUG_RE, EventKind, ItemKind, Profile, format_price
 from core.logging import log_event
-from core.referrals import JoinOutcome, ReferralProgram
 from core.repos import CouponRepository, EventRepository, UserRepository
 from nlp.dialogue import MessageClassifier, MessageKind
 from nlp.text import normalize

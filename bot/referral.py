@@ -24,9 +24,9 @@ from aiogram.types import (
 
 from bot.callbacks import InviteCB
 from bot.dialogue import Customer, DialogueService
+from commerce.referrals import share_link
 from core.domain import format_price
 from core.logging import log_event
-from core.referrals import share_link
 
 log = logging.getLogger(__name__)
 

@@ -107,19 +107,19 @@ def _minutes(setting: str, default: int) -> TriggerFactory:
 register_job(
     "ingest",
     JobSpec(
-        lazy_job("jobs.ingest", "ingest_job"),
+        lazy_job("listening.ingest", "ingest_job"),
         _minutes("ingest_every_min", 5),
         "Ingest files waiting in the drop folder (<data_dir>/inbox).",
     ),
 )
 register_job(
     "analyze",
-    JobSpec(lazy_job("jobs.analysis", "analyze_job"), _minutes("analyze_every_min", 10), "Embed, score sentiment and aspects of new posts."),
+    JobSpec(lazy_job("listening.analysis", "analyze_job"), _minutes("analyze_every_min", 10), "Embed, score sentiment and aspects of new posts."),
 )
 register_job(
     "topics",
     JobSpec(
-        lazy_job("jobs.analysis", "topics_job"),
+        lazy_job("listening.analysis", "topics_job"),
         _minutes("topics_every_min", int(timedelta(hours=6).total_seconds() // 60)),
         "Re-cluster posts into topics (stable ids, emerging topics flagged).",
     ),
@@ -158,12 +158,12 @@ def _cron_at(setting: str, default: str) -> TriggerFactory:
 
 register_job(
     "digest_daily",
-    JobSpec(lazy_job("jobs.digest", "digest_job", "daily"), _cron_at("digest_daily_at", "09:00"), "Daily listening digest to marketer chats."),
+    JobSpec(lazy_job("listening.digest", "digest_job", "daily"), _cron_at("digest_daily_at", "09:00"), "Daily listening digest to marketer chats."),
 )
 register_job(
     "digest_weekly",
     JobSpec(
-        lazy_job("jobs.digest", "digest_job", "weekly"),
+        lazy_job("listening.digest", "digest_job", "weekly"),
         _cron_at("digest_weekly_at", "mon 09:30"),
         "Weekly listening digest to marketer chats.",
     ),
@@ -171,7 +171,7 @@ register_job(
 register_job(
     "alerts",
     JobSpec(
-        lazy_job("jobs.alerts", "alerts_job"), _minutes("alerts_every_min", 30), "Negative-spike alerts to marketer chats (deduplicated)."
+        lazy_job("listening.alerts", "alerts_job"), _minutes("alerts_every_min", 30), "Negative-spike alerts to marketer chats (deduplicated)."
     ),
 )
 
@@ -179,10 +179,10 @@ register_job(
 # -- campaigns (issue 7) --------------------------------------------------------------
 
 
-register_job("coupons_expire", JobSpec(lazy_job("jobs.orders", "expire_coupons_job"), _minutes("coupons_every_min", 60), "Expire coupons past their date."))
+register_job("coupons_expire", JobSpec(lazy_job("commerce.orders", "expire_coupons_job"), _minutes("coupons_every_min", 60), "Expire coupons past their date."))
 register_job(
     "campaign_effects",
-    JobSpec(lazy_job("jobs.campaign_report", "campaign_effects_job"), _minutes("effects_every_min", 360), "Re-estimate active campaigns' effects and ROI."),
+    JobSpec(lazy_job("analytics.campaign_report", "campaign_effects_job"), _minutes("effects_every_min", 360), "Re-estimate active campaigns' effects and ROI."),
 )
 
 
@@ -208,12 +208,12 @@ register_job(
 
 register_job(
     "referral_notices",
-    JobSpec(lazy_job("jobs.referral_notices", "referral_notices_job"), _minutes("referral_notices_every_min", 5), "Tell both sides of a rewarded referral about their coupons."),
+    JobSpec(lazy_job("commerce.referral_notices", "referral_notices_job"), _minutes("referral_notices_every_min", 5), "Tell both sides of a rewarded referral about their coupons."),
 )
 register_job(
     "sentiment_retrain",
     JobSpec(
-        lazy_job("jobs.sentiment_retrain", "sentiment_retrain_job"),
+        lazy_job("listening.sentiment_retrain", "sentiment_retrain_job"),
         _cron_at("sentiment_retrain_at", "sun 03:00"),
         "Retrain sentiment with marketers' corrections; promote only if validation accuracy does not drop.",
     ),
@@ -226,7 +226,7 @@ register_job(
 register_job(
     "retention",
     JobSpec(
-        lazy_job("jobs.retention", "retention_job"),
+        lazy_job("listening.retention", "retention_job"),
         _cron_at("retention_at", "04:00"),
         "Scrub raw post text older than XIANKE_POSTS_RETENTION_DAYS (trends and sentiment are kept).",
     ),

@@ -11,7 +11,7 @@ import pytest
 
 from core.notify import Outgoing, RetryLater
 from core.store import Store, dumps, loads
-from jobs.alerts import (
+from listening.alerts import (
     AlertConfig,
     check_alerts,
     pending_alerts,

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from core.campaigns import Campaign, CampaignRepository, SegmentRule
+from commerce.broadcast import Broadcaster, RateLimiter, render
+from commerce.campaigns import Campaign, CampaignRepository, SegmentRule
 from core.notify import Outgoing, RecipientBlocked, RetryLater
 from core.store import Store
-from jobs.broadcast import Broadcaster, RateLimiter, render
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -184,9 +184,9 @@ def test_killed_process_resumes_without_sending_twice(store: Store, tmp_path: Pa
     log = tmp_path / "delivered.txt"
     script = textwrap.dedent("""
         import asyncio, os, signal, sys
-        from core.campaigns import CampaignRepository
+        from commerce.campaigns import CampaignRepository
         from core.store import Store
-        from jobs.broadcast import Broadcaster
+        from commerce.broadcast import Broadcaster
 
         db, log_path, kill_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
 

@@ -16,13 +16,13 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from core.campaigns import Campaign, CampaignError, CampaignRepository, arm_for, deep_link, record_entry
+from analytics.campaign_report import estimate_campaign
+from analytics.effects_sim import simulate_mentions
+from commerce.broadcast import Broadcaster
+from commerce.campaigns import Campaign, CampaignError, CampaignRepository, arm_for, deep_link, record_entry
 from core.repos.coupons import CouponRepository, iso_utc
 from core.settings import load_settings
 from core.store import Store, loads
-from jobs.broadcast import Broadcaster
-from jobs.campaign_report import estimate_campaign
-from jobs.effects_sim import simulate_mentions
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 COURSE_COUPON = {"trigger": "entry", "target_type": "course", "discount_cents": 2000, "min_spend_cents": 10000}

@@ -31,7 +31,7 @@ from core.repos.corrections import (
     parse_fix_callback,
 )
 from core.store import Store, dumps
-from jobs.sentiment_retrain import (
+from listening.sentiment_retrain import (
     PREVIOUS_DIR,
     RETRAIN_FILE,
     VectorCache,
@@ -112,8 +112,8 @@ def test_repository_keeps_one_label_per_marketer_and_the_latest_per_post(store: 
 
 
 async def test_alert_and_digest_messages_carry_the_buttons(store: Store) -> None:
-    from jobs.alerts import Alert, send_alerts
-    from jobs.digest import build_digest, digest_messages, most_negative_section
+    from listening.alerts import Alert, send_alerts
+    from listening.digest import build_digest, digest_messages, most_negative_section
 
     sent: list[Outgoing] = []
 
@@ -285,7 +285,7 @@ MARKETER, CUSTOMER = 7001, 7002
 @pytest.mark.asyncio
 async def test_marketer_corrects_a_post_from_the_digest(bot_env: BotEnv) -> None:
     from bot.marketer.access import MarketerConfig
-    from jobs.digest import build_digest, most_negative_section, send_digest
+    from listening.digest import build_digest, most_negative_section, send_digest
     from xianke.notifier import AiogramNotifier
 
     env = bot_env

@@ -26,8 +26,8 @@ import pytest
 
 from core.migrations import MIGRATIONS, Migration
 from core.store import Store
-from jobs.analysis import analyze_new_posts
-from jobs.retention import purge_raw_posts
+from listening.analysis import analyze_new_posts
+from listening.retention import purge_raw_posts
 from tests.hardening_helpers import HashEmbedder
 
 pytestmark = pytest.mark.timeout(120)
@@ -66,7 +66,7 @@ _ANALYSIS_WORKER = """
     from collections import namedtuple
     from pathlib import Path
     from core.store import Store
-    from jobs.analysis import analyze_new_posts
+    from listening.analysis import analyze_new_posts
     from tests.hardening_helpers import HashEmbedder
 
     db, marker, kill_in = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
@@ -205,7 +205,7 @@ _RETENTION_WORKER = """
     import sys, time
     from pathlib import Path
     from core.store import Store
-    from jobs import retention
+    from listening import retention
 
     db, marker = sys.argv[1], Path(sys.argv[2])
     real = retention.scrub_posts

@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from analytics.effects import Estimate
 from core.notify import DeliveryError, Outgoing, RecipientBlocked, RetryLater
 from core.settings import Settings
 from core.store import Store, dumps, loads
-from jobs.alerts import utc_text
-from jobs.digest import (
+from jobs.registry import JobContext
+from listening.alerts import utc_text
+from listening.digest import (
     SECTIONS,
     build_digest,
     campaigns_section,
@@ -26,8 +28,6 @@ from jobs.digest import (
     send_digest,
     telegram_length,
 )
-from jobs.effects import Estimate
-from jobs.registry import JobContext
 from nlp.text import normalize
 
 ZONE = ZoneInfo("Asia/Shanghai")

@@ -20,8 +20,8 @@ import pytest
 from scipy import stats
 from statsmodels.tsa.statespace.structural import UnobservedComponents
 
-from jobs import effects
-from jobs.effects import (
+from analytics import effects
+from analytics.effects import (
     Estimate,
     causal_impact,
     counterfactual_forecast,
@@ -34,7 +34,7 @@ from jobs.effects import (
     incremental_revenue_from_holdout,
     roi,
 )
-from jobs.effects_sim import simulate_campaign, simulate_holdout, simulate_mentions
+from analytics.effects_sim import simulate_campaign, simulate_holdout, simulate_mentions
 
 RUNS = 200
 MIN_COVERAGE = 0.90

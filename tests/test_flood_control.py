@@ -5,7 +5,7 @@ Two layers are at work, both exercised here against the real HTTP path (aiogram 
 - `bot.retry.RetryAfterMiddleware` (installed by `bot.runners.make_bot`): waits `retry_after` and
   resends the same request; other requests to that chat wait too. A 429 means "not executed", so a
   resend cannot duplicate the message.
-- `jobs.broadcast.Broadcaster`: when a wait is longer than the middleware accepts, the 429 reaches
+- `commerce.broadcast.Broadcaster`: when a wait is longer than the middleware accepts, the 429 reaches
   the broadcaster as RetryLater, which pauses *all* sending for that long and retries the same user.
 """
 
@@ -19,9 +19,9 @@ import pytest
 
 from bot.retry import RetryAfterMiddleware, install_request_middlewares
 from bot.runners import make_bot
-from core.campaigns import Campaign, CampaignRepository
+from commerce.broadcast import Broadcaster
+from commerce.campaigns import Campaign, CampaignRepository
 from core.store import Store
-from jobs.broadcast import Broadcaster
 from tests.fakebot import FakeBotAPI
 from tests.fakebot.server import Call
 from tests.hardening_helpers import polling

@@ -15,11 +15,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from analytics import forecast as fc
 from core.domain import Course, Ingredient, Kit, Line
 from core.repos.catalog import CatalogBundle, CatalogRepository
 from core.settings import load_settings
 from core.store import Store
-from jobs import forecast as fc
 from recsys.catalog_io import load_shipped
 from recsys.simulate import (
     SimulatedOrder,
@@ -309,7 +309,7 @@ def test_backtest_beats_seasonal_naive_on_the_simulator(sim_store: Store) -> Non
 
 
 def test_run_forecast_and_the_digest_section(sim_store: Store) -> None:
-    from jobs.digest import Section, period_for
+    from listening.digest import Section, period_for
 
     run = fc.run_forecast(sim_store, today=date(2026, 7, 1))
     assert run is not None and run.origin == SIM_START + timedelta(days=SIM_DAYS)
@@ -325,7 +325,7 @@ def test_run_forecast_and_the_digest_section(sim_store: Store) -> None:
 
 
 def test_digest_section_without_orders_says_so(store: Store) -> None:
-    from jobs.digest import period_for
+    from listening.digest import period_for
 
     section = fc.stock_section(store, period_for("weekly", datetime(2026, 5, 26, tzinfo=UTC), fc.SHANGHAI))
     assert section.data == {"items": []} and "没有订单" in section.lines[0]

@@ -29,11 +29,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from core.store import Store
-from jobs.http_ingest import make_ingest_app
-from jobs.ingest import PostIngestor
+from listening.ingest import PostIngestor
 from nlp.dedupe import spam_reasons
 from nlp.ingest_schema import PostRecord, validate_post
 from tests.hardening_helpers import LoopThread, fuzz_examples
+from web.ingest import make_ingest_app
 from xianke.commands.doctor import check_invariants
 
 pytestmark = pytest.mark.timeout(900)

@@ -17,8 +17,8 @@ import pytest
 
 from core.settings import Settings
 from core.store import Store
-from jobs.ingest import FileIngestor, PostIngestor, decode_file, hash_author, load_author_salt
-from jobs.telegram_ingest import message_to_record
+from listening.ingest import FileIngestor, PostIngestor, decode_file, hash_author, load_author_salt
+from listening.telegram_ingest import message_to_record
 from nlp.dedupe import NearDuplicateIndex, spam_reasons
 from nlp.ingest_schema import validate_post
 
@@ -128,7 +128,7 @@ _WORKER = """
 import sys, time
 from pathlib import Path
 from core.store import Store
-from jobs.ingest import FileIngestor, PostIngestor
+from listening.ingest import FileIngestor, PostIngestor
 store = Store(Path(sys.argv[1]))
 FileIngestor(PostIngestor(store, b"test-salt"), batch_size=50).ingest_file(
     Path(sys.argv[2]), on_batch=lambda done, total: time.sleep(0.05))

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from analytics.campaign_report import estimate_campaign
 from bot.marketer import MarketerConfig
 from bot.marketer.forms import (
     parse_coupon_amount,
@@ -23,14 +24,13 @@ from bot.marketer.forms import (
     parse_yuan,
     suggest_slug,
 )
-from core.campaigns import CampaignRepository, arm_for, record_entry
+from commerce.campaigns import CampaignRepository, arm_for, record_entry
+from commerce.orders import import_orders
 from core.notify import Outgoing
 from core.repos import CatalogRepository
 from core.settings import load_settings
 from core.store import Store
-from jobs.campaign_report import estimate_campaign
-from jobs.digest import build_digest, send_digest
-from jobs.orders import import_orders
+from listening.digest import build_digest, send_digest
 from tests.bot_fixtures import *  # noqa: F403
 from tests.bot_fixtures import BotEnv, RunningBot, buttons, running_bot
 from tests.fakebot import FakeBotAPI

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from core.metrics import REGISTRY, watch_job_runs
 from core.settings import load_settings
 from core.store import Store
-from jobs.http_ingest import make_ingest_app
+from web.ingest import make_ingest_app
 from xianke.commands.doctor import check_invariants, check_sqlite, doctor, run_checks
 from xianke.hardening import FsmStorageError, fsm_storage_kwargs
 from xianke.metrics import serve_metrics_port

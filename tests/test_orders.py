@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from core.campaigns import Campaign, CampaignRepository, arm_for, record_entry
+from commerce.campaigns import Campaign, CampaignRepository, arm_for, record_entry
+from commerce.orders import import_orders, make_order_webhook_app, record_orders
 from core.repos.coupons import CouponRepository
 from core.store import Store, loads
-from jobs.orders import import_orders, make_order_webhook_app, record_orders
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -230,7 +230,7 @@ async def test_webhook_statuses(client: TestClient) -> None:
 
 
 def test_unusable_files_are_refused_whole(shop: Store, tmp_path: Path) -> None:
-    from jobs.ingest import FileRejected
+    from listening.ingest import FileRejected
 
     no_items = tmp_path / "orders.csv"
     no_items.write_text("external_id,user_id,created_at\nA,101,2026-11-20\n", encoding="utf-8")

@@ -16,9 +16,9 @@ import pytest
 
 from core.privacy import export_user, forget_user, fsm_keys_for
 from core.store import Store, dumps
-from jobs.ingest import hash_author
 from jobs.registry import JOBS
-from jobs.retention import purge_raw_posts
+from listening.ingest import hash_author
+from listening.retention import purge_raw_posts
 from tests.fakebot import FakeBotAPI
 from tests.hardening_helpers import polling
 from xianke.bot_wiring import BotRuntime

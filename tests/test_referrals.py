@@ -14,13 +14,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from core.campaigns import REFERRAL_PREFIX
+from commerce.campaigns import REFERRAL_PREFIX
+from commerce.orders import record_orders
+from commerce.referrals import CODE_LENGTH, ReferralError, ReferralProgram, ReferralRules
 from core.domain import Profile
 from core.notify import Outgoing, RecipientBlocked
-from core.referrals import CODE_LENGTH, ReferralError, ReferralProgram, ReferralRules
 from core.repos import CouponRepository, UserRepository
 from core.store import Store, loads
-from jobs.orders import record_orders
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 RULES = ReferralRules(reward_cents=2_000, welcome_cents=1_000, daily_cap=2, bot_username="xianke_test_bot", zone=SHANGHAI)
@@ -215,7 +215,7 @@ class FakeNotifier:
 
 
 async def test_notices_go_out_once_in_each_users_language(program: ReferralProgram, store: Store) -> None:
-    from jobs.referral_notices import send_referral_notices
+    from commerce.referral_notices import send_referral_notices
 
     UserRepository(store).set_language(ALICE, "en")
     join_and_onboard(program, BOB)
@@ -234,7 +234,7 @@ async def test_notices_go_out_once_in_each_users_language(program: ReferralProgr
 
 
 def test_digest_shows_the_funnel(program: ReferralProgram, store: Store) -> None:
-    from jobs.digest import SECTIONS, build_digest, referral_section
+    from listening.digest import SECTIONS, build_digest, referral_section
 
     assert referral_section in SECTIONS["weekly"] and referral_section in SECTIONS["daily"]
     now = datetime.now(SHANGHAI)

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.referrals import ReferralRules
+from commerce.orders import record_orders
+from commerce.referral_notices import send_referral_notices
+from commerce.referrals import ReferralRules
 from core.repos import CouponRepository
 from core.store import loads
-from jobs.orders import record_orders
-from jobs.referral_notices import send_referral_notices
 from tests.bot_fixtures import *  # noqa: F403
 from tests.bot_fixtures import BotEnv, RunningBot, buttons, running_bot
 from xianke.notifier import AiogramNotifier
@@ -127,7 +127,7 @@ async def test_share_join_onboard_buy_and_both_get_coupons(bot_env: BotEnv) -> N
         assert rb.stats.errors == []
 
     # the funnel the digest and `xianke referrals stats` show
-    from core.referrals import ReferralProgram
+    from commerce.referrals import ReferralProgram
 
     funnel = ReferralProgram(importer, rules=RULES).funnel(datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=1))
     assert (funnel.shared, funnel.joined, funnel.onboarded, funnel.bought, funnel.rewarded) == (2, 2, 2, 2, 1)

@@ -20,22 +20,22 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 import bot.security
-import jobs.http_ingest
-import jobs.orders
+import commerce.orders
+import web.ingest
 from bot.runners import make_bot, make_webhook_app, run_polling
-from core.campaigns import Campaign, CampaignRepository
+from commerce.campaigns import Campaign, CampaignRepository
+from commerce.orders import make_order_webhook_app
 from core.domain import Course, Ingredient
 from core.repos import CatalogRepository, CouponRepository, EventRepository, UserRepository
 from core.repos.catalog import CatalogBundle
 from core.settings import load_settings
 from core.store import Store
-from jobs.http_ingest import make_ingest_app
-from jobs.ingest import PostIngestor
-from jobs.orders import make_order_webhook_app
 from jobs.registry import JobSpec
 from jobs.scheduler import JobRunner
+from listening.ingest import PostIngestor
 from tests.fakebot import FakeBotAPI
 from tests.hardening_helpers import captured_logs, hash_app
+from web.ingest import make_ingest_app
 from xianke.bot_wiring import build_runtime
 
 pytestmark = pytest.mark.timeout(120)
@@ -156,7 +156,7 @@ def test_every_secret_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatc
         calls.append(type(a).__name__)
         return real(a, b)
 
-    for module in (bot.security, jobs.http_ingest):
+    for module in (bot.security, web.ingest):
         monkeypatch.setattr(module.hmac, "compare_digest", spy)
     assert bot.security.secret_matches("abc", "abc") and not bot.security.secret_matches("abd", "abc")
     assert not bot.security.secret_matches("é", "abc") and not bot.security.secret_matches(None, "abc")
@@ -165,13 +165,13 @@ def test_every_secret_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatc
         def __init__(self, header: str) -> None:
             self.headers = {"Authorization": header}
 
-    assert jobs.http_ingest.bearer_matches(FakeRequest(f"Bearer {ORDERS_TOKEN}"), ORDERS_TOKEN.encode())  # type: ignore[arg-type]
-    assert not jobs.http_ingest.bearer_matches(FakeRequest("Bearer nope"), ORDERS_TOKEN.encode())  # type: ignore[arg-type]
+    assert web.ingest.bearer_matches(FakeRequest(f"Bearer {ORDERS_TOKEN}"), ORDERS_TOKEN.encode())  # type: ignore[arg-type]
+    assert not web.ingest.bearer_matches(FakeRequest("Bearer nope"), ORDERS_TOKEN.encode())  # type: ignore[arg-type]
     assert len(calls) == 6 and set(calls) == {"bytes"}
     # Both webhooks (ingest, orders) authorise through the one shared reader, never with == / !=.
     import inspect
 
-    for endpoint in (jobs.http_ingest.make_ingest_app, jobs.orders.make_order_webhook_app):
+    for endpoint in (web.ingest.make_ingest_app, commerce.orders.make_order_webhook_app):
         source = inspect.getsource(endpoint)
         assert "read_authorized_json(" in source and "== expected" not in source and "!= expected" not in source
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.campaigns import SegmentRule
+from commerce.campaigns import SegmentRule
+from commerce.segments import segment_users, select_users, user_features
 from core.repos.coupons import iso_utc
 from core.store import Store, dumps
-from jobs.segments import segment_users, select_users, user_features
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from core.store import Store
-from jobs.analysis import analyze_new_posts
-from jobs.ingest import PostIngestor
+from listening.analysis import analyze_new_posts
+from listening.ingest import PostIngestor
 from nlp.sentiment import SentimentResult
 from nlp.topics import CTfidf, match_centroids, refresh_topics
 

@@ -14,7 +14,7 @@ from bot.marketer import MarketerConfig
 from bot.middlewares import BotStats
 from bot.runners import build_dispatcher, make_bot
 from bot.support import SupportService
-from core.referrals import ReferralProgram, ReferralRules
+from commerce.referrals import ReferralProgram, ReferralRules
 from core.repos import CouponRepository, EventRepository, UserRepository
 from core.settings import Settings
 from core.store import Store
@@ -91,7 +91,7 @@ def campaign_reporter(app: App, db_path: Path) -> Callable[[int], str | None]:
     daily job's. The bot calls it on a worker thread, so it opens a connection of its own."""
 
     def campaign_report(campaign_id: int) -> str | None:
-        from jobs.campaign_report import estimate_campaign
+        from analytics.campaign_report import estimate_campaign
 
         store = app.open_store(db_path)
         try:

@@ -3,7 +3,7 @@ the weekly digest — and a check that the digest's estimates recover the effect
 
 What is simulated (seeded, so every run prints the same numbers), and which real code takes over:
 
-- Customers scan a QR code during the campaign week: `core.campaigns.record_entry` (what the bot's
+- Customers scan a QR code during the campaign week: `commerce.campaigns.record_entry` (what the bot's
   `/start <slug>` calls) records the entry, draws the arm from its hash (treatment / holdout) and hands
   the treatment arm its entry coupon.
 - Orders: each customer has a weekly order propensity q ~ Beta (mean `base_rate`); over the 8 weeks
@@ -12,15 +12,15 @@ What is simulated (seeded, so every run prints the same numbers), and which real
   conversion lift. That order lands inside the part of the attribution window already observed, so
   the per-customer truth mean(min(1, (1 + lift)·q) − q) is exactly what the holdout comparison
   estimates. Campaign-group buyers mostly pay with their coupon. Every order goes through
-  `jobs.orders.record_orders` (the file import / webhook path: validation, coupon redemption,
+  `commerce.orders.record_orders` (the file import / webhook path: validation, coupon redemption,
   attribution).
 - Social posts: daily mentions of the campaign keyword and other posts (the control series) from
-  `jobs.effects_sim.simulate_mentions`, with `mention_lift` extra mentions from the campaign's first
-  day on. Posts are written as varied Chinese sentences, stored by `jobs.ingest.PostIngestor`
-  (validation, dedupe, spam filter) and analysed by `jobs.analysis.analyze_new_posts` with the real
+  `analytics.effects_sim.simulate_mentions`, with `mention_lift` extra mentions from the campaign's first
+  day on. Posts are written as varied Chinese sentences, stored by `listening.ingest.PostIngestor`
+  (validation, dedupe, spam filter) and analysed by `listening.analysis.analyze_new_posts` with the real
   sentiment model; the truth is the number of extra posts actually stored.
-- The weekly digest (`jobs.digest.build_digest`) estimates the campaign with
-  `jobs.campaign_report.estimate_campaign`, as the scheduled job does.
+- The weekly digest (`listening.digest.build_digest`) estimates the campaign with
+  `analytics.campaign_report.estimate_campaign`, as the scheduled job does.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.campaigns import Campaign, CampaignRepository, record_entry
+from analytics.effects_sim import simulate_mentions
+from commerce.campaigns import Campaign, CampaignRepository, record_entry
+from commerce.orders import record_orders
 from core.repos import CatalogRepository
 from core.store import Store
-from jobs.digest import Digest, build_digest
-from jobs.effects_sim import simulate_mentions
-from jobs.ingest import PostIngestor
-from jobs.orders import record_orders
+from listening.digest import Digest, build_digest
+from listening.ingest import PostIngestor
 from recsys.catalog_io import load_shipped
 
 SHOP_ZONE = ZoneInfo("Asia/Shanghai")
@@ -146,7 +146,7 @@ def simulate_week(
     _posts(store, config, rng, start, now, zone, result)
     progress(f"帖子 {result.counts['posts']} 条（其中活动带来的额外提及 {result.counts['extra_mentions']} 条）")
     if embedder is not None and sentiment is not None:
-        from jobs.analysis import analyze_new_posts, default_aspects
+        from listening.analysis import analyze_new_posts, default_aspects
         from nlp.topics import refresh_topics
 
         counts = analyze_new_posts(store, embedder, sentiment, aspects=default_aspects(sentiment))

@@ -46,7 +46,7 @@ def author_hasher(settings: Settings) -> Callable[[int], list[str]]:
     salt: list[bytes] = []
 
     def hashes(user_id: int) -> list[str]:
-        from jobs.ingest import hash_author, load_author_salt
+        from listening.ingest import hash_author, load_author_salt
 
         if not salt:
             salt.append(load_author_salt(settings))

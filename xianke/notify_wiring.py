@@ -64,7 +64,7 @@ class NotifierHandle:
         return iter((self.notifier, self.run_async, self.close))
 
     def extras(self) -> dict[str, Any]:
-        """What JobRunner.extras expects (see jobs.alerts.run_async, jobs.digest.digest_job)."""
+        """What JobRunner.extras expects (see listening.alerts.run_async, listening.digest.digest_job)."""
         return {"notifier": self.notifier, "run_async": self.run_async}
 
 

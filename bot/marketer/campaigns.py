@@ -18,7 +18,7 @@ from bot.marketer import wizard
 from bot.marketer.access import MarketerConfig
 from bot.marketer.desk import CampaignReport, Turn, details, overview
 from bot.texts import Html, Texts
-from core.campaigns import CHANNELS, Campaign, CampaignError, deep_link
+from commerce.campaigns import CHANNELS, Campaign, CampaignError, deep_link
 from core.domain import format_price
 from core.logging import log_event
 

@@ -17,7 +17,7 @@ from bot.keyboards import to_markup
 from bot.marketer.access import GROUP_TYPES, MarketerConfig
 from bot.replies import Button
 from bot.texts import Texts
-from core.campaigns import Campaign, CampaignRepository
+from commerce.campaigns import Campaign, CampaignRepository
 from core.store import Store
 
 T = TypeVar("T")

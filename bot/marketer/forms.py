@@ -1,6 +1,6 @@
 """Reading what a marketer types into the /campaign wizard: dates, yuan, percentages, coupon amounts,
 keyword lists, and a slug suggestion. Pure functions (no Telegram, no store), so they are unit-tested
-on their own; the domain rules themselves (lengths, ranges, slug shape) stay in core.campaigns.
+on their own; the domain rules themselves (lengths, ranges, slug shape) stay in commerce.campaigns.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 keywords → confirm, then the campaign is created and its deep link and QR code are sent.
 
 Each answer is checked as soon as it is typed, by building a draft `Campaign` with that one field
-(so the rules and the Chinese messages are exactly those of core.campaigns and `xianke campaign
+(so the rules and the Chinese messages are exactly those of commerce.campaigns and `xianke campaign
 create`); the slug is also checked against the store. The draft lives in FSM data under one key, so
 it survives a restart (SQLite FSM storage) and never touches the customer conversation's data.
 """
@@ -27,7 +27,7 @@ from bot.marketer.desk import Turn, create, slug_taken, taken_slugs
 from bot.marketer.qr import qr_png
 from bot.replies import Button
 from bot.texts import Texts
-from core.campaigns import CHANNELS, Campaign, CampaignError, deep_link
+from commerce.campaigns import CHANNELS, Campaign, CampaignError, deep_link
 
 DRAFT = "mk_draft"  # the FSM data key of the wizard's answers
 PLACEHOLDER = {"slug": "draft", "name": "draft"}  # stands in for fields not asked yet when checking one

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from core.store import Store
-from jobs.analysis import analyze_new_posts, default_aspects
-from jobs.ingest import PostIngestor
+from listening.analysis import analyze_new_posts, default_aspects
+from listening.ingest import PostIngestor
 from nlp.embedder import Embedder
 from nlp.text import default_tokenizer
 from nlp.topics import refresh_topics

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from core.campaigns import (
+from commerce.campaigns import (
     CHANNELS,
     Campaign,
     CampaignError,
@@ -218,7 +218,7 @@ def show(
     if campaign is None:
         raise fail(f"no campaign {slug!r}; see `xianke campaign list`")
     if refresh:
-        from jobs.campaign_report import estimate_campaign
+        from analytics.campaign_report import estimate_campaign
 
         with console.status("estimating effects…"):
             estimate_campaign(xk.store, campaign.campaign_id, zone=xk.settings.zone, save=True)
@@ -237,7 +237,7 @@ def show(
     if report is None:
         console.print("还没有效果评估：运行 xianke campaign show " + slug + " --refresh")
         return
-    from jobs.campaign_report import ESTIMATE_ZH
+    from analytics.campaign_report import ESTIMATE_ZH
 
     console.print(f"\n[b]效果评估[/b]（{report['computed_at']}）")
     for estimate in report.get("estimates", []):
@@ -289,7 +289,7 @@ def segments(
     seed: int = typer.Option(7, "--seed", help="Random seed (same data + seed = same segments)."),
 ) -> None:
     """User segments from purchase recency / frequency / spend, course vs kit share and likes."""
-    from jobs.segments import segment_users
+    from commerce.segments import segment_users
 
     result = segment_users(get_app().store, k=k, seed=seed)
     if not result.segments:
@@ -332,7 +332,7 @@ def broadcast(
     ),
 ) -> None:
     """Plan the segment into treatment / holdout (stored, so re-running resumes) and send to the treatment arm."""
-    from jobs.broadcast import Broadcaster
+    from commerce.broadcast import Broadcaster
 
     xk = get_app()
     repo = CampaignRepository(xk.store)

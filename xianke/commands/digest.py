@@ -40,7 +40,7 @@ def digest(
 ) -> None:
     """Listening digest 舆情日报/周报: volume and sentiment, share of voice, topics, most negative posts,
     campaign effects. Prints it here and writes the chart PNG under <data_dir>/charts."""
-    from jobs.digest import KINDS, build_for_settings, record_digest, send_digest
+    from listening.digest import KINDS, build_for_settings, record_digest, send_digest
 
     if kind not in KINDS:
         raise fail(f"--kind must be one of {', '.join(KINDS)} (got {kind!r})")
@@ -52,7 +52,7 @@ def digest(
         )
         if not row:
             raise fail(f"no {kind} digest stored yet; run `xianke digest --now --kind {kind}` to build one")
-        from jobs.digest import html_to_plain
+        from listening.digest import html_to_plain
 
         console.print(html_to_plain(row[0]["text"]), markup=False, highlight=False)
         console.print(f"chart: {row[0]['chart_path'] or '(none)'}  sent: {row[0]['sent_at'] or 'not yet'}")

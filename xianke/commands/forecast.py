@@ -31,8 +31,8 @@ def forecast(
     """Forecast daily demand per kit and key fresh ingredient, compare it with stock and say what to
     buy or pack; the chart shows recent sales and the forecast band. Needs order history (try
     `xianke demo` first)."""
-    from jobs import forecast as fc  # statsmodels/matplotlib load only when the command runs
-    from jobs.forecast_chart import chart_items, forecast_chart
+    from analytics import forecast as fc  # statsmodels/matplotlib load only when the command runs
+    from analytics.forecast_chart import chart_items, forecast_chart
 
     app = get_app()
     if db is not None and not db.is_file():

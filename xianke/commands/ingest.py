@@ -29,7 +29,7 @@ def ingest(
     Done files move to <folder>/processed/; rows that could not be used are listed with the reason in
     <folder>/rejects/<file>.rejects.jsonl.
     """
-    from jobs.ingest import FileIngestor, PostIngestor, drop_files, load_author_salt
+    from listening.ingest import FileIngestor, PostIngestor, drop_files, load_author_salt
 
     if not path.exists():
         raise fail(f"{path} does not exist: give a .jsonl/.json/.csv file or a folder of them")
@@ -89,8 +89,8 @@ def serve_ingest(
     """Run the HTTP ingest endpoint: POST /v1/posts with `Authorization: Bearer $XIANKE_INGEST_TOKEN`."""
     from aiohttp import web
 
-    from jobs.http_ingest import make_ingest_app
-    from jobs.ingest import load_author_salt
+    from listening.ingest import load_author_salt
+    from web.ingest import make_ingest_app
 
     app = get_app()
     token = app.settings.ingest_token

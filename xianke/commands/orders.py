@@ -25,8 +25,8 @@ def import_cmd(
     Coupon codes on orders are redeemed; purchases are attributed to the customer's latest campaign entry
     within that campaign's attribution window; purchase rules (e.g. buy a kit → course coupon) hand out coupons.
     """
-    from jobs.ingest import FileRejected
-    from jobs.orders import import_orders
+    from commerce.orders import import_orders
+    from listening.ingest import FileRejected
 
     if not file.is_file():
         raise fail(f"{file} is not a file: give a .csv, .json or .jsonl export")
@@ -60,7 +60,7 @@ def serve_webhook(
     """Run the order webhook: POST /v1/orders with `Authorization: Bearer $XIANKE_ORDERS_TOKEN`."""
     from aiohttp import web
 
-    from jobs.orders import make_order_webhook_app
+    from commerce.orders import make_order_webhook_app
 
     xk = get_app()
     token = getattr(xk.settings, "orders_token", None)

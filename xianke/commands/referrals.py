@@ -23,7 +23,7 @@ def stats(
 ) -> None:
     """Referral funnel of the last N days: links shared → friends joined → onboarded → first order →
     both rewarded, refusals by reason and the top referrers. Prints a table, then one JSON line."""
-    from core.referrals import REFUSAL_REASONS_ZH, ReferralProgram, ReferralRules
+    from commerce.referrals import REFUSAL_REASONS_ZH, ReferralProgram, ReferralRules
 
     xk = get_app()
     rules = ReferralRules.from_settings(xk.settings)

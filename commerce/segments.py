@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from core.campaigns import SegmentRule
+from commerce.campaigns import SegmentRule
 from core.repos.coupons import iso_utc
 from core.store import Store, loads
 

@@ -1,6 +1,6 @@
 """The demand-forecast chart: recent daily sales and the forecast band for the items to stock first.
 
-Drawn like the digest charts (jobs.charts): the shared CJK font registration, an Agg canvas without
+Drawn like the digest charts (core.charts): the shared CJK font registration, an Agg canvas without
 pyplot (safe in a scheduler thread), Chinese titles and labels.
 """
 
@@ -17,8 +17,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from jobs.charts import chart_rc, drawable
-from jobs.forecast import INTERVAL, MODEL, Forecast
+from analytics.forecast import INTERVAL, MODEL, Forecast
+from core.charts import chart_rc, drawable
 
 HISTORY_COLOR = "#90a4ae"
 FORECAST_COLOR = "#e65100"

@@ -7,9 +7,9 @@ an arm (treatment / holdout) drawn from a hash of (campaign, user) — so the sa
 in the same arm, whether they scan twice or are planned into a broadcast again:
 
 - entry: they open https://t.me/<bot>?start=<slug> (`record_entry`, called by the bot's /start);
-- broadcast: the broadcaster plans a segment (jobs/broadcast.py);
+- broadcast: the broadcaster plans a segment (commerce/broadcast.py);
 - purchase: an imported order triggers a purchase rule such as "buy a kit → course coupon"
-  (`apply_purchase_rules`, called by jobs/orders.py).
+  (`apply_purchase_rules`, called by commerce/orders.py).
 
 Holdout users get no coupon and no message: they are the comparison group for the effect estimates.
 Pure domain + repository: no statistics, no Telegram.
@@ -518,7 +518,7 @@ class CampaignRepository:
             ),
         }
 
-    # -- stored effect reports (written by jobs/campaign_report.py) ----------------------------
+    # -- stored effect reports (written by analytics/campaign_report.py) ----------------------------
     def save_report(self, campaign_id: int, payload: Mapping[str, Any], computed_at: datetime) -> None:
         self.store.db.execute(
             "INSERT INTO campaign_reports (campaign_id, computed_at, payload) VALUES (?, ?, ?)",

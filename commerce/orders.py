@@ -40,16 +40,16 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from core.campaigns import apply_purchase_rules
+from commerce.campaigns import apply_purchase_rules
+from commerce.referrals import ReferralProgram, ReferralRules, RewardOutcome
 from core.domain import EventKind
 from core.logging import log_event
-from core.referrals import ReferralProgram, ReferralRules, RewardOutcome
 from core.repos.coupons import CouponRepository, iso_utc
 from core.repos.events import EventRepository
 from core.store import Store
-from jobs.http_ingest import DEFAULT_MAX_BYTES, _error, read_authorized_json
-from jobs.ingest import FileRejected, decode_file
+from listening.ingest import FileRejected, decode_file
 from nlp.ingest_schema import parse_timestamp
+from web.ingest import DEFAULT_MAX_BYTES, _error, read_authorized_json
 
 if TYPE_CHECKING:
     from jobs.registry import JobContext

@@ -31,7 +31,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.campaigns import REFERRAL_PREFIX
+from commerce.campaigns import REFERRAL_PREFIX
 from core.domain import EventKind, Profile, format_price
 from core.logging import log_event
 from core.repos.coupons import TARGET_ZH, CouponRepository, iso_utc

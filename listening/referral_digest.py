@@ -1,7 +1,7 @@
 """推荐有奖 in the marketer digest: the referral funnel of the period (shared → joined → onboarded →
 bought → rewarded), compared with the period before, refusals by reason and the top referrers.
 
-Registered by jobs/digest.py (`add_section("weekly" / "daily", …)`), which imports this module only
+Registered by listening/digest.py (`add_section("weekly" / "daily", …)`), which imports this module only
 when a digest is built. A daily digest leaves the section out when nothing happened in either period.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from core.referrals import REFUSAL_REASONS_ZH, Funnel, ReferralProgram, ReferralRules
+from commerce.referrals import REFUSAL_REASONS_ZH, Funnel, ReferralProgram, ReferralRules
 from core.store import Store
-from jobs.digest import Period, Section
+from listening.digest import Period, Section
 
 TITLE = "推荐有奖"
 

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from core.campaigns import Campaign, CampaignRepository, SegmentRule, arm_for, assign
+from commerce.campaigns import Campaign, CampaignRepository, SegmentRule, arm_for, assign
 from core.domain import EventKind, format_price
 from core.logging import log_event
 from core.notify import Button, DeliveryError, Notifier, Outgoing, RecipientBlocked, RetryLater
@@ -200,7 +200,7 @@ class Broadcaster:
         if text is not None and not 1 <= len(text.strip()) <= TELEGRAM_TEXT_LIMIT:
             raise ValueError(f"群发文案不能为空，也不能超过 {TELEGRAM_TEXT_LIMIT} 个字符（Telegram 的上限）")
         if isinstance(segment, SegmentRule):
-            from jobs.segments import select_users  # sklearn only when a rule needs clustering
+            from commerce.segments import select_users  # sklearn only when a rule needs clustering
 
             users = select_users(self.store, segment, moment)
             excluded = 0

@@ -29,7 +29,7 @@ from aiohttp import web
 from core.logging import log_event
 from core.metrics import INGEST_POSTS, metrics_view
 from core.store import Store
-from jobs.ingest import IngestReport, PostIngestor
+from listening.ingest import IngestReport, PostIngestor
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from aiogram.types import Message
 
 from core.store import Store
-from jobs.ingest import IngestReport, PostIngestor
+from listening.ingest import IngestReport, PostIngestor
 
 
 def message_to_record(message: Message) -> dict[str, Any] | None:

@@ -26,10 +26,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from core.campaigns import Campaign, CampaignRepository
-from core.repos.coupons import iso_utc
-from core.store import Store
-from jobs.effects import (
+from analytics.effects import (
     MIN_PRE_DAYS,
     Estimate,
     causal_impact,
@@ -39,6 +36,9 @@ from jobs.effects import (
     incremental_revenue_from_holdout,
     roi,
 )
+from commerce.campaigns import Campaign, CampaignRepository
+from core.repos.coupons import iso_utc
+from core.store import Store
 
 if TYPE_CHECKING:
     from jobs.registry import JobContext

@@ -1,5 +1,5 @@
 """Tell both sides of a rewarded referral about their coupon, through core.notify (jobs never import
-the bot). The reward itself is decided while the order is imported (jobs/orders.py); this job only
+the bot). The reward itself is decided while the order is imported (commerce/orders.py); this job only
 delivers the messages, so a Telegram outage delays a notice but never loses a coupon.
 
 Each notice is marked once delivered (or once the user turns out to have blocked the bot), so a
@@ -12,12 +12,12 @@ import asyncio
 import logging
 from typing import Any
 
+from commerce.referrals import ReferralProgram, ReferralRules
 from core.logging import log_event
 from core.notify import Notifier, Outgoing
-from core.referrals import ReferralProgram, ReferralRules
 from core.repos.users import UserRepository
 from core.store import Store
-from jobs.alerts import Sleep, deliver
+from listening.alerts import Sleep, deliver
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from core.logging import log_event
 from core.notify import Notifier, Outgoing
 from core.repos.corrections import correction_buttons
 from core.store import Store, dumps, loads
-from jobs.alerts import (
+from listening.alerts import (
     AlertConfig,
     Delivery,
     Sleep,
@@ -368,7 +368,7 @@ def most_negative_section(store: Store, period: Period, *, top: int = 5) -> Sect
     return Section("most_negative", "最负面", lines, {"posts": data})
 
 
-# -- campaigns (adapter over core.campaigns / jobs.campaign_report) -------------------------------
+# -- campaigns (adapter over commerce.campaigns / analytics.campaign_report) -------------------------------
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -388,7 +388,7 @@ def active_campaigns(store: Store, now: datetime) -> list[dict[str, Any]]:
     """Campaigns running at `now` as {id, name, keywords}: CampaignRepository.active when it exists,
     else the same rule on the campaigns table (no start or started, no end or not yet ended)."""
     try:
-        from core.campaigns import CampaignRepository
+        from commerce.campaigns import CampaignRepository
     except ImportError:
         found: list[Any] = [
             row
@@ -418,7 +418,7 @@ Estimator = Callable[[Store, int, datetime], Any]
 
 def _default_estimator() -> Estimator | None:
     try:
-        from jobs.campaign_report import estimate_campaign
+        from analytics.campaign_report import estimate_campaign
     except ImportError:
         return None
     return estimate_campaign
@@ -437,7 +437,7 @@ def report_estimates(report: Any) -> list[Any]:
 
 
 def make_campaigns_section(estimate: Estimator | None = None) -> SectionFn:
-    """活动效果 with a given estimator (tests pass a stub); default: jobs.campaign_report.estimate_campaign."""
+    """活动效果 with a given estimator (tests pass a stub); default: analytics.campaign_report.estimate_campaign."""
 
     def campaigns_section(store: Store, period: Period) -> Section:
         campaigns = active_campaigns(store, period.now)
@@ -502,7 +502,7 @@ def add_section(kind: str, section: SectionFn, *, before: SectionFn | None = Non
 
 def stock_section(store: Store, period: Any) -> Section:
     """备货建议 (issue 9): fresh kits and ingredients to stock for the next two weeks."""
-    from jobs.forecast import (
+    from analytics.forecast import (
         stock_section as forecast_stock,  # statsmodels loads only when a weekly digest runs
     )
 
@@ -514,7 +514,7 @@ add_section("weekly", stock_section)
 
 def referral_section(store: Store, period: Any) -> Section | None:
     """推荐有奖 (referrals): shared → joined → onboarded → bought → rewarded for the period."""
-    from jobs.referral_digest import referral_section as funnel_section  # imported when a digest runs
+    from listening.referral_digest import referral_section as funnel_section  # imported when a digest runs
 
     return funnel_section(store, period)
 
@@ -602,7 +602,7 @@ def _caption(period: Period, sections: Sequence[Section]) -> str:
 
 
 def chart_data(store: Store, period: Period, sections: Sequence[Section], config: AlertConfig) -> Any:
-    from jobs.charts import ChartData, DayPoint
+    from core.charts import ChartData, DayPoint
 
     trend_days = 56 if period.kind == "weekly" else 28
     last = period.last_day
@@ -662,7 +662,7 @@ def build_digest(
     text_plain = html_to_plain(render_html(period, built, limit=10**9))
     chart_path = None
     if charts_dir is not None:
-        from jobs.charts import digest_chart
+        from core.charts import digest_chart
 
         stamp = period.start.strftime("%Y%m%d") + (period.end.strftime("-%H%M") if kind == "adhoc" else "")
         chart_path = digest_chart(

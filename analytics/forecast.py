@@ -55,7 +55,7 @@ from core.repos.catalog import CatalogRepository
 from core.store import Store
 
 if TYPE_CHECKING:
-    from jobs.digest import Period, Section
+    from listening.digest import Period, Section
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HORIZON = 14
@@ -912,10 +912,10 @@ def run_forecast(
 
 
 def stock_section(store: Store, period: Period, *, top: int = 5) -> Section:
-    """备货建议 for the weekly digest (`jobs.digest.Section`): the items to buy or pack first for the
+    """备货建议 for the weekly digest (`listening.digest.Section`): the items to buy or pack first for the
     two weeks after the period, from the data up to its end."""
     # Imported at call time: `xianke forecast` needs none of the digest's delivery code.
-    from jobs.digest import Section
+    from listening.digest import Section
 
     run = run_forecast(store, today=period.end.astimezone(period.zone).date(), zone=period.zone)
     if run is None:

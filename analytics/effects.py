@@ -15,7 +15,7 @@ Estimators
 - roi: (incremental revenue − cost) / cost with the interval carried through monotonically.
 
 Each was validated by simulation with known injected effects (tests/test_effects.py, simulators in
-jobs/effects_sim.py).
+analytics/effects_sim.py).
 """
 
 from __future__ import annotations

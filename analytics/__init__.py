@@ -1,0 +1,1 @@
+"""Analytics: campaign effect estimators and their simulator, campaign reports, demand forecast."""

@@ -1,0 +1,1 @@
+"""Commerce: campaigns, coupons, referrals, orders, segments, broadcasts, checkout."""

@@ -1,0 +1,1 @@
+"""Listening: ingest and connectors, analysis pipeline, alerts, retention, digests."""

@@ -1,0 +1,1 @@
+"""Web front door (aiohttp): ingest endpoint, order webhook, health/metrics."""

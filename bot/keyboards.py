@@ -15,10 +15,13 @@ SKIP, DONE = -1, -2
 
 
 def to_markup(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
+    """The one conversion of Button rows to Telegram markup (bot replies and jobs' Outgoing alike)."""
     if not rows:
         return None
     return InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text=b.label, callback_data=b.action) for b in row] for row in rows]
+        inline_keyboard=[
+            [InlineKeyboardButton(text=b.label, callback_data=b.action, url=b.url) for b in row] for row in rows
+        ]
     )
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.notify import Button  # the one Button type, shared with jobs' Outgoing messages
+
+__all__ = ["TELEGRAM_TEXT_LIMIT", "Answer", "Button", "Reply"]
+
 TELEGRAM_TEXT_LIMIT = 4096
-
-
-@dataclass(frozen=True)
-class Button:
-    label: str
-    action: str  # a packed CallbackData string (≤ 64 bytes)
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""Bot API session middlewares: honour flood control (429) and tolerate stale callback answers.
+"""Bot API session middlewares: the ONE place where Telegram calls are retried.
+
+Nothing else in the project loops on a Telegram error (support relay, alerts, digests, reminders,
+broadcasts all call once and act on the outcome: see core/notify.py for the contract).
 
 aiogram raises `TelegramRetryAfter` on a 429 and never retries by itself, so without this a reply
 that hits Telegram's flood control is simply lost (the customer sees nothing). A 429 means the
@@ -9,8 +12,11 @@ request was *not* executed, so sending it again after `retry_after` seconds deli
   firing more requests into a flooded chat only extends the ban); other chats are not held up, so
   one noisy staff group cannot stall every customer. A wait longer than `max_wait` is not slept
   through: the error goes up to the caller (the broadcaster keeps such users pending and pauses
-  itself; a handler's error handler answers kindly). Network errors and timeouts are never retried
-  here: the request may have been executed, and a duplicate message is worse than a missing one.
+  itself; a handler's error handler answers kindly).
+- Network errors, timeouts and 5xx answers are retried only for idempotent methods (reads and calls
+  whose repetition changes nothing: `IDEMPOTENT_METHODS`, every get*). A send may already have been
+  executed when its answer is lost, and a duplicate message is worse than a missing one, so those
+  errors go up unchanged and the notifier reports them as DeliveryUnknown.
 - `StaleCallbackMiddleware`: answering a button press more than ~15 s late (e.g. updates queued
   while the bot was down) fails with "query is too old". The user's spinner has stopped long ago;
   the rest of the handler (editing the card, sending the answer) must still run, so that one error
@@ -27,8 +33,13 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
-from aiogram.methods import AnswerCallbackQuery, TelegramMethod
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import AnswerCallbackQuery, GetUpdates, TelegramMethod
 from aiogram.methods.base import TelegramType
 
 from core.logging import log_event
@@ -38,7 +49,23 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_MAX_WAIT_S = 60.0
+DEFAULT_TRANSPORT_RETRIES = 2
+TRANSPORT_BACKOFF_S = 0.5  # doubled per attempt
 _STALE_QUERY = ("query is too old", "query id is invalid")
+# Calls that may safely run twice; every Get* method is idempotent as well (see is_idempotent).
+IDEMPOTENT_METHODS = frozenset({
+    "SetMyCommands", "DeleteMyCommands", "SetWebhook", "DeleteWebhook", "SendChatAction",
+    "EditForumTopic", "CloseForumTopic", "ReopenForumTopic",
+})
+
+
+def is_idempotent(method: TelegramMethod[Any]) -> bool:
+    """Whether repeating `method` after a lost answer cannot change what anyone sees twice.
+    getUpdates is left to aiogram's polling loop, which has its own back-off."""
+    name = type(method).__name__
+    if isinstance(method, GetUpdates):
+        return False
+    return name.startswith("Get") or name in IDEMPOTENT_METHODS
 
 
 def _chat_key(method: TelegramMethod[Any]) -> str | None:
@@ -52,11 +79,13 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_wait: float = DEFAULT_MAX_WAIT_S,
         *,
+        transport_retries: int = DEFAULT_TRANSPORT_RETRIES,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.max_retries = max_retries
         self.max_wait = max_wait
+        self.transport_retries = transport_retries
         self.sleep = sleep
         self.clock = clock
         self.retries = 0  # total retries made (tests and the bench read it)
@@ -77,13 +106,23 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
     ) -> Any:
         key = _chat_key(method)
         name = type(method).__name__
-        for attempt in range(self.max_retries + 1):
+        transport_failures = 0
+        for attempt in range(self.max_retries + self.transport_retries + 1):
             await self._wait_for_chat(key)
             try:
                 return await make_request(bot, method)
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                transport_failures += 1
+                if not is_idempotent(method) or transport_failures > self.transport_retries:
+                    raise  # the request may have been executed: the caller decides (DeliveryUnknown)
+                self.retries += 1
+                TELEGRAM_RETRIES.labels(method=name).inc()
+                log_event(log, "transport error on an idempotent call, retrying", logging.WARNING,
+                          method=name, error=type(exc).__name__, attempt=transport_failures)
+                await self.sleep(TRANSPORT_BACKOFF_S * 2 ** (transport_failures - 1))
             except TelegramRetryAfter as exc:
                 wait = float(exc.retry_after)
-                if attempt >= self.max_retries or wait > self.max_wait:
+                if attempt - transport_failures >= self.max_retries or wait > self.max_wait:
                     log_event(
                         log, "flood control: giving up", logging.WARNING, method=name, chat_id=key,
                         retry_after=wait, attempts=attempt + 1,

@@ -157,6 +157,7 @@ ZH: dict[str, str] = {
     "sup_rate_stale": "这次咨询已经不能评价了～",
     "sup_reopened_customer": "🔄 客服重新打开了你的咨询（工单 #{ticket}），可以继续在这里留言。",
     "sup_not_delivered": "抱歉，这条消息没能转给客服 🙏 请稍后再发一次。",
+    "sup_not_confirmed": "网络不太稳定，这条消息可能没有转给客服 🙏 如果一会儿没有回复，请再发一次。",
     "sup_unsupported": "这种消息暂时没法转给客服，换成文字、图片、语音或文件试试～",
     "sup_staff_only": "这个命令仅限客服在工单话题里使用哦～需要帮助请发 /consult。",
     "sup_no_ticket": "你目前没有进行中的咨询。需要帮助请发 /consult。",
@@ -197,6 +198,7 @@ ZH: dict[str, str] = {
     "sup_t_blocked": "⚠️ 消息未送达：客户已屏蔽机器人（工单 #{ticket} 已标记）。",
     "sup_t_failed": "⚠️ 消息未送达客户（工单 #{ticket} 已标记）：{error}",
     "sup_t_rate_limited": "⚠️ Telegram 限流，这条消息没有送达客户，请稍后重发。",
+    "sup_t_unknown": "⚠️ 网络中断，无法确认这条消息是否已送达客户（工单 #{ticket}）；为免重复没有自动重发，如客户没有回应请再发一次。",
     "sup_t_canned_list": "<b>快捷回复</b>\n{lines}\n\n用法：/canned 关键字",
     "sup_t_canned_empty": "还没有快捷回复。管理员可以用 /canned add 关键字 内容 添加。",
     "sup_t_canned_unknown": "没有叫「{key}」的快捷回复，发 /canned 查看列表。",
@@ -491,6 +493,7 @@ EN: dict[str, str] = {
     "sup_rate_stale": "This chat can't be rated any more.",
     "sup_reopened_customer": "🔄 Our colleague reopened your request (ticket #{ticket}); feel free to keep writing here.",
     "sup_not_delivered": "Sorry, this message couldn't be passed on to our staff 🙏 Please send it again later.",
+    "sup_not_confirmed": "The connection was unstable, so this message may not have reached our staff 🙏 If nobody answers soon, please send it again.",
     "sup_unsupported": "This kind of message can't be passed on; try text, a photo, a voice message or a file.",
     "sup_staff_only": "That command is for our staff inside a ticket topic. Need help? Send /consult.",
     "sup_no_ticket": "You have no open request right now. Need help? Send /consult.",
@@ -532,6 +535,10 @@ EN: dict[str, str] = {
     "sup_t_blocked": "⚠️ Not delivered: the customer blocked the bot (ticket #{ticket} marked).",
     "sup_t_failed": "⚠️ Not delivered to the customer (ticket #{ticket} marked): {error}",
     "sup_t_rate_limited": "⚠️ Telegram rate limit: this message did not reach the customer; please resend later.",
+    "sup_t_unknown": (
+        "⚠️ Connection lost: it is not known whether this message reached the customer (ticket #{ticket}); "
+        "it was not resent automatically to avoid a duplicate. Resend it if the customer does not answer."
+    ),
     "sup_t_canned_list": "<b>Canned replies</b>\n{lines}\n\nUsage: /canned key",
     "sup_t_canned_empty": "No canned replies yet. Admins add one with /canned add key text.",
     "sup_t_canned_unknown": "No canned reply called \"{key}\"; send /canned for the list.",

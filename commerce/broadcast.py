@@ -12,9 +12,12 @@ two senders running at once never message the same user twice (they would, howev
 their own rate budget: share one `RateLimiter` between them, or run one sender per bot token).
 
 Holdout users are never sent anything. Users who opted out or blocked the bot since the plan are
-skipped ('skipped_opt_out' / 'skipped_blocked'); a 403 marks the user blocked_bot=1 ('blocked');
-a 429 waits retry_after for everyone and retries the same user. The global rate is ≤ `rate`
-messages per second (Telegram allows about 30/s for bulk sends).
+skipped ('skipped_opt_out' / 'skipped_blocked'); a 403 marks the user blocked_bot=1 ('blocked').
+Each user gets exactly one send attempt here: short 429 waits are the Bot session's job
+(bot/retry.py, the one retry policy); a longer wait reaches us as RetryLater (not sent), puts that
+user back to 'pending' and stops the run so it can be resumed later; DeliveryUnknown (a timeout or
+a lost connection after sending) marks the row 'unknown' and is never resent. The global rate is
+≤ `rate` messages per second (Telegram allows about 30/s for bulk sends).
 """
 
 from __future__ import annotations
@@ -33,7 +36,15 @@ from typing import Any, TypeVar
 from commerce.campaigns import Campaign, CampaignRepository, SegmentRule, arm_for, assign
 from core.domain import EventKind, format_price
 from core.logging import log_event
-from core.notify import Button, DeliveryError, Notifier, Outgoing, RecipientBlocked, RetryLater
+from core.notify import (
+    Button,
+    DeliveryError,
+    DeliveryUnknown,
+    Notifier,
+    Outgoing,
+    RecipientBlocked,
+    RetryLater,
+)
 from core.repos.coupons import CouponRepository, iso_utc
 from core.repos.events import EventRepository
 from core.store import Store
@@ -43,7 +54,6 @@ T = TypeVar("T")
 
 DEFAULT_RATE = 25.0
 DEFAULT_CONCURRENCY = 4
-MAX_RETRIES = 8  # consecutive 429s for one user before the run stops (rows stay pending: resumable)
 PAGE = 200
 TELEGRAM_TEXT_LIMIT = 4096
 # (stage, done, total): the same shape as jobs.registry.Progress, so a CLI progress bar fits.
@@ -115,7 +125,7 @@ class SendReport:
     skipped_opt_out: int = 0
     skipped_blocked: int = 0
     recovered_unknown: int = 0  # 'sending' rows left by an earlier crash, marked unknown at start
-    retries: int = 0
+    rate_limited: int = 0  # a 429 longer than the session waits: the run stopped, that user stays pending
     elapsed_s: float = 0.0
     stopped: str | None = None  # why the run ended early (rows left pending), e.g. persistent flood control
     errors: list[str] = field(default_factory=list)
@@ -128,7 +138,7 @@ class SendReport:
         return {
             "sent": self.sent, "blocked": self.blocked, "failed": self.failed, "unknown": self.unknown,
             "skipped_opt_out": self.skipped_opt_out, "skipped_blocked": self.skipped_blocked,
-            "recovered_unknown": self.recovered_unknown, "retries": self.retries,
+            "recovered_unknown": self.recovered_unknown, "rate_limited": self.rate_limited,
             "elapsed_s": round(self.elapsed_s, 2), "stopped": self.stopped,
         }
 
@@ -145,7 +155,7 @@ class SendReport:
 
 
 class _FloodStop(Exception):
-    """Telegram kept answering 429 for one user: stop the run, keep the rest pending."""
+    """Telegram asked for a longer wait than the session accepts: stop the run, keep the rest pending."""
 
 
 class Broadcaster:
@@ -160,7 +170,6 @@ class Broadcaster:
         *,
         limiter: RateLimiter | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
-        max_retries: int = MAX_RETRIES,
         progress: Progress = _no_progress,
         seed: str = "",
     ):
@@ -168,7 +177,6 @@ class Broadcaster:
         self.notifier = notifier
         self.limiter = limiter or RateLimiter(rate)
         self.concurrency = max(1, concurrency)
-        self.max_retries = max_retries
         self.progress = progress
         self.seed = seed  # mixed into the arm hash; keep "" so entry and broadcast arms agree
         self.events = EventRepository(store)
@@ -297,7 +305,7 @@ class Broadcaster:
                 try:
                     await self._deliver(fresh, user_id, [list(row) for row in buttons], report)
                 except _FloodStop:
-                    report.stopped = "Telegram 持续限流（429），请稍后再运行"
+                    report.stopped = "Telegram 要求等待较长时间（429 限流），请稍后再运行"
                     stop.set()
                     return
                 done += 1
@@ -338,32 +346,37 @@ class Broadcaster:
             report.skipped_blocked += 1
         if message is None:
             return
-        for attempt in range(self.max_retries + 1):
-            await self.limiter.acquire()
-            try:
-                message_id = await self.notifier.send(message)
-            except RetryLater as exc:
-                report.retries += 1
-                self.limiter.pause(exc.seconds)
-                if attempt == self.max_retries:
-                    await self._run(self._finish, campaign, user_id, "pending", error=f"429 × {attempt + 1}")
-                    raise _FloodStop from exc
-                continue
-            except RecipientBlocked as exc:
-                report.blocked += 1
-                await self._run(self._finish, campaign, user_id, "blocked", error=str(exc)[:200], block_user=True)
-            except DeliveryError as exc:
-                report.failed += 1
-                report.errors.append(f"{user_id}: {exc}"[:200])
-                await self._run(self._finish, campaign, user_id, "failed", error=str(exc)[:200])
-            except Exception as exc:  # a timeout or a dropped connection may still have delivered it
-                report.unknown += 1
-                report.errors.append(f"{user_id}: {exc!r}"[:200])
-                await self._run(self._finish, campaign, user_id, "unknown", error=repr(exc)[:200])
-            else:
-                report.sent += 1
-                await self._run(self._finish, campaign, user_id, "sent", message_id=message_id)
-            return
+        # One attempt per user: the Bot session already waited out short 429s (bot/retry.py).
+        await self.limiter.acquire()
+        try:
+            message_id = await self.notifier.send(message)
+        except RetryLater as exc:  # a long flood wait: not sent, so the row goes back to pending
+            report.rate_limited += 1
+            self.limiter.pause(exc.seconds)
+            await self._run(self._finish, campaign, user_id, "pending", error=f"429 retry_after={exc.seconds:g}")
+            raise _FloodStop from exc
+        except RecipientBlocked as exc:
+            report.blocked += 1
+            await self._run(self._finish, campaign, user_id, "blocked", error=str(exc)[:200], block_user=True)
+        except DeliveryUnknown as exc:  # it may have arrived: never resent automatically
+            self._record_unknown(report, user_id, exc)
+            await self._run(self._finish, campaign, user_id, "unknown", error=repr(exc)[:200])
+        except DeliveryError as exc:
+            report.failed += 1
+            report.errors.append(f"{user_id}: {exc}"[:200])
+            await self._run(self._finish, campaign, user_id, "failed", error=str(exc)[:200])
+        except Exception as exc:  # a notifier outside the contract: its fate is just as unknown
+            self._record_unknown(report, user_id, exc)
+            await self._run(self._finish, campaign, user_id, "unknown", error=repr(exc)[:200])
+        else:
+            report.sent += 1
+            await self._run(self._finish, campaign, user_id, "sent", message_id=message_id)
+
+    @staticmethod
+    def _record_unknown(report: SendReport, user_id: int, exc: Exception) -> None:
+        report.unknown += 1
+        report.errors.append(f"{user_id}: {exc!r}"[:200])
+        log_event(log, "broadcast outcome unknown, not resending", logging.WARNING, user_id=user_id, error=repr(exc)[:200])
 
     def _claim(self, campaign: Campaign, user_id: int, buttons: list[list[Button]]) -> tuple[str | None, Outgoing | None]:
         """pending → sending (or a skip status), committed before anything goes to Telegram."""

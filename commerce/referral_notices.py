@@ -8,33 +8,34 @@ re-run sends only what is still pending.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from commerce.referrals import ReferralProgram, ReferralRules
+from core.delivery import deliver
 from core.logging import log_event
 from core.notify import Notifier, Outgoing
 from core.repos.users import UserRepository
 from core.store import Store
-from listening.alerts import Sleep, deliver
 
 log = logging.getLogger(__name__)
 
 
 async def send_referral_notices(
-    notifier: Notifier, store: Store, *, limit: int = 200, sleep: Sleep = asyncio.sleep
+    notifier: Notifier, store: Store, *, limit: int = 200
 ) -> dict[str, int]:
-    """Deliver pending reward notices; returns counts (sent, blocked, failed)."""
+    """Deliver pending reward notices; returns counts by delivery status (sent, blocked, unknown …).
+    A notice whose delivery is unknown counts as delivered: it may have arrived, and a second
+    copy of a coupon notice is worse than a missing one (the coupon is listed under /coupons either way)."""
     # Rules only shape new rewards; delivering existing ones needs none from the environment.
     program = ReferralProgram(store, rules=ReferralRules())
     counts = {"sent": 0, "blocked": 0, "failed": 0}
     for notice in program.pending_notices(limit):
-        delivery = await deliver(notifier, [Outgoing(notice.user_id, notice.text)], sleep=sleep)
+        delivery = await deliver(notifier, [Outgoing(notice.user_id, notice.text)])
         counts[delivery.status] = counts.get(delivery.status, 0) + 1
         if delivery.status == "blocked":
             UserRepository(store).set_flag(notice.user_id, "blocked_bot", True)
-        if delivery.status in ("sent", "blocked"):
+        if delivery.final:
             program.mark_notified(notice)
         else:
             log_event(

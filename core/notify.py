@@ -1,8 +1,19 @@
-"""How jobs talk to people without importing the bot: a small notifier interface.
+"""The delivery contract: how every layer talks to people without importing the bot.
 
-The composition root (xianke) wires it to the aiogram Bot; tests wire it to the fake Bot API
-through the same adapter. Errors are translated into these three types so jobs can honour
-retry_after, mark blocked users and keep going.
+One Button type (also used by the bot's replies), one Outgoing message, one Notifier protocol and
+the four ways a send can end badly. The composition root (xianke) wires the Notifier to the aiogram
+Bot; tests wire it to the fake Bot API through the same adapter.
+
+Retries live in exactly one place: the Bot session middleware (bot/retry.py). It waits out 429s that
+are short enough and retries transport errors of idempotent calls only. What reaches a caller is final
+for this attempt, so callers never loop:
+
+- RetryLater: Telegram asked for a longer wait than the session accepts; the message was NOT sent.
+  Keep it for a later run.
+- DeliveryUnknown: the request may have been executed (a timeout or a dropped connection after
+  sending, a 5xx). Sending again could deliver it twice: never resend automatically.
+- RecipientBlocked: HTTP 403; stop sending to this chat.
+- DeliveryError: anything else permanent (bad chat, deleted topic …).
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ class DeliveryError(Exception):
 
 
 class RetryLater(DeliveryError):
-    """Telegram asked us to wait (HTTP 429): retry the same message after `seconds`."""
+    """Telegram asked us to wait (HTTP 429) longer than the session waits: not sent, try in a later run."""
 
     def __init__(self, seconds: float, message: str = "") -> None:
         super().__init__(message or f"retry after {seconds}s")
@@ -28,10 +39,16 @@ class RecipientBlocked(DeliveryError):
     """HTTP 403: the user blocked the bot or left; stop sending to them."""
 
 
-@dataclass
+class DeliveryUnknown(DeliveryError):
+    """The request may or may not have been executed (timeout after sending, connection lost, 5xx)."""
+
+
+@dataclass(frozen=True)
 class Button:
+    """One inline button: `action` is packed callback data (≤ 64 bytes), or `url` opens a link."""
+
     label: str
-    callback_data: str | None = None
+    action: str | None = None
     url: str | None = None
 
 
@@ -47,5 +64,6 @@ class Outgoing:
 
 class Notifier(Protocol):
     async def send(self, message: Outgoing) -> int:
-        """Deliver one message; returns Telegram's message_id. Raises RetryLater / RecipientBlocked / DeliveryError."""
+        """Deliver one message; returns Telegram's message_id.
+        Raises RetryLater / RecipientBlocked / DeliveryUnknown / DeliveryError."""
         ...

@@ -8,22 +8,17 @@ the customer's language.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
 from core.logging import log_event
-from core.notify import DeliveryError, Notifier, Outgoing, RecipientBlocked, RetryLater
+from core.notify import DeliveryError, DeliveryUnknown, Notifier, Outgoing, RecipientBlocked
 from core.repos.tickets import TicketRepository, parse_utc, utc_text
 from core.store import Store
 
 log = logging.getLogger(__name__)
-Sleep = Callable[[float], Awaitable[Any]]
-MAX_WAITS = 2
-MAX_WAIT_S = 60.0
 
 TEXTS = {
     "sla": "⏰ 客户已经等了 {minutes} 分钟还没有回复（工单 #{ticket}）{who}，请尽快处理。",
@@ -65,22 +60,9 @@ def idle_tickets(store: Store, now: datetime, hours: int) -> list[dict[str, Any]
     )
 
 
-async def _send(notifier: Notifier, message: Outgoing, sleep: Sleep) -> int:
-    """Send, waiting out Telegram's 429 a couple of times (RetryLater is a DeliveryError after that)."""
-    waits = 0
-    while True:
-        try:
-            return await notifier.send(message)
-        except RetryLater as exc:
-            waits += 1
-            if waits > MAX_WAITS or exc.seconds > MAX_WAIT_S:
-                raise
-            await sleep(exc.seconds)
-
-
 async def send_reminders(
     notifier: Notifier, staff_chat_id: int, store: Store, reminders: list[dict[str, Any]], *,
-    now: datetime | None = None, sleep: Sleep = asyncio.sleep,
+    now: datetime | None = None,
 ) -> dict[str, int]:
     tickets = TicketRepository(store)
     counts = {"reminded": 0, "failed": 0}
@@ -90,14 +72,16 @@ async def send_reminders(
             name = escape(row["assignee_name"] or str(row["assignee_id"]), quote=False)
             who = f'，<a href="tg://user?id={int(row["assignee_id"])}">{name}</a>'
         text = TEXTS["sla"].format(minutes=row["waited_minutes"], ticket=row["id"], who=who)
-        try:
-            await _send(notifier, Outgoing(staff_chat_id, text, thread_id=row["thread_id"]), sleep)
+        try:  # one attempt: the Bot session already waited out short 429s (bot/retry.py)
+            await notifier.send(Outgoing(staff_chat_id, text, thread_id=row["thread_id"]))
+        except DeliveryUnknown as exc:  # it may be in the topic already: no second copy in General
+            log_event(log, "sla reminder outcome unknown", logging.WARNING, ticket=row["id"], error=str(exc))
         except DeliveryError as exc:
             # Deleted topic or similar: say it in the General topic rather than not at all.
             log_event(log, "sla reminder not posted in topic", logging.WARNING, ticket=row["id"], error=str(exc))
             general = TEXTS["sla_general"].format(minutes=row["waited_minutes"], ticket=row["id"])
             try:
-                await _send(notifier, Outgoing(staff_chat_id, general), sleep)
+                await notifier.send(Outgoing(staff_chat_id, general))
             except DeliveryError as again:
                 log_event(log, "sla reminder not delivered", logging.ERROR, ticket=row["id"], error=str(again))
                 tickets.mark_delivery_error(row["id"], f"sla reminder: {again}")
@@ -110,7 +94,7 @@ async def send_reminders(
 
 async def close_idle(
     notifier: Notifier, staff_chat_id: int, store: Store, idle: list[dict[str, Any]], hours: int, *,
-    now: datetime | None = None, sleep: Sleep = asyncio.sleep,
+    now: datetime | None = None,
 ) -> dict[str, int]:
     tickets = TicketRepository(store)
     counts = {"closed": 0, "notified": 0}
@@ -122,7 +106,7 @@ async def close_idle(
         language = store.scalar("SELECT language FROM users WHERE id = ?", [closed.user_id])
         text = TEXTS["closed_customer_en" if language == "en" else "closed_customer_zh"]
         try:
-            await _send(notifier, Outgoing(closed.user_id, text), sleep)
+            await notifier.send(Outgoing(closed.user_id, text))
             counts["notified"] += 1
             notified = TEXTS["notified"]
         except DeliveryError as exc:
@@ -133,7 +117,7 @@ async def close_idle(
         log_event(log, "consultation auto-closed", ticket=closed.id, hours=hours)
         staff_text = TEXTS["closed_staff"].format(ticket=closed.id, hours=hours, notified=notified)
         try:
-            await _send(notifier, Outgoing(staff_chat_id, staff_text, thread_id=closed.thread_id), sleep)
+            await notifier.send(Outgoing(staff_chat_id, staff_text, thread_id=closed.thread_id))
         except DeliveryError as exc:
             log_event(log, "auto-close notice not posted", logging.WARNING, ticket=closed.id, error=str(exc))
     return counts

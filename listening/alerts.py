@@ -1,4 +1,4 @@
-"""Crisis alerts on negative spikes (issue 7), and delivery to marketer chats (shared with the digest).
+"""Crisis alerts on negative spikes (issue 7) and their delivery to marketer chats (core.delivery).
 
 A spike is a bucket (a local day, or a local hour once volume is high enough) whose negative volume
 or negative share is above a robust threshold learnt from the same bucket on the previous days:
@@ -14,19 +14,20 @@ under `negative_spike:<metric>:<bucket>`, so re-checking the same day never repe
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import math
 import statistics
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from core.clock import parse_utc, utc_text
+from core.delivery import Delivery, deliver, finished_chats, record_delivery
 from core.logging import log_event
-from core.notify import DeliveryError, Notifier, Outgoing, RecipientBlocked, RetryLater
+from core.notify import Notifier, Outgoing
 from core.repos.corrections import correction_buttons
 from core.store import Store, dumps, loads
 
@@ -36,8 +37,6 @@ ALERT_KIND = "negative_spike"
 METRICS = ("negative_volume", "negative_share")
 SENTIMENTS = ("positive", "neutral", "negative")
 MAD_TO_SD = 1.4826  # MAD of a normal distribution times this is its standard deviation
-
-Sleep = Callable[[float], Awaitable[Any]]
 
 
 # -- configuration -----------------------------------------------------------------
@@ -88,15 +87,6 @@ class SentimentCounts:
             setattr(self, sentiment, getattr(self, sentiment) + n)
         else:
             self.unanalysed += n
-
-
-def utc_text(moment: datetime) -> str:
-    """The store's timestamp format (UTC, milliseconds, Z): string order equals time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def parse_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def local_midnight(day: datetime, zone: tzinfo) -> datetime:
@@ -463,79 +453,12 @@ def pending_alerts(store: Store, now: datetime, config: AlertConfig | None = Non
     return out
 
 
-@dataclass
-class Delivery:
-    chat_id: int
-    status: str  # sent | blocked | failed
-    message_ids: list[int] = field(default_factory=list)
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "message_ids": self.message_ids, "error": self.error}
-
-
-async def deliver(
-    notifier: Notifier,
-    messages: Sequence[Outgoing],
-    *,
-    sleep: Sleep = asyncio.sleep,
-    max_waits: int = 3,
-    max_wait_s: float = 600.0,
-) -> Delivery:
-    """Send one chat's messages in order. RetryLater waits and resends the same message (Telegram
-    asks for this; aiogram does not do it for us); a permanent error stops this chat only."""
-    chat_id = messages[0].chat_id if messages else 0
-    done: list[int] = []
-    for message in messages:
-        waits = 0
-        while True:
-            try:
-                done.append(await notifier.send(message))
-                break
-            except RetryLater as exc:
-                waits += 1
-                if waits > max_waits or exc.seconds > max_wait_s:
-                    return Delivery(chat_id, "failed", done, f"still rate-limited after {waits} waits")
-                await sleep(exc.seconds)
-            except RecipientBlocked as exc:
-                return Delivery(chat_id, "blocked", done, str(exc) or "blocked")
-            except DeliveryError as exc:
-                return Delivery(chat_id, "failed", done, str(exc) or type(exc).__name__)
-    return Delivery(chat_id, "sent", done)
-
-
-_DELIVERY_TABLES = frozenset({"alerts", "digests"})  # rows with a per-chat `deliveries` JSON column
-_FINAL = ("sent", "blocked")  # a chat in either state must not get the same message again
-
-
-def record_delivery(store: Store, table: str, row_id: int, delivery: Delivery) -> None:
-    """Store one chat's outcome in the row's `deliveries` map; the first success also sets sent_at."""
-    if table not in _DELIVERY_TABLES:
-        raise ValueError(f"no deliveries column on {table!r}")
-    with store.transaction() as db:  # the table name comes from the allow-list above
-        raw = db.execute(f"SELECT deliveries FROM {table} WHERE id = ?", [row_id]).fetchone()
-        deliveries = loads(raw[0] if raw else None, {})
-        deliveries[str(delivery.chat_id)] = delivery.to_dict()
-        db.execute(f"UPDATE {table} SET deliveries = ? WHERE id = ?", [dumps(deliveries), row_id])
-        if delivery.status == "sent":
-            db.execute(
-                f"UPDATE {table} SET sent_at = coalesce(sent_at, ?) WHERE id = ?",
-                [utc_text(datetime.now(UTC)), row_id],
-            )
-
-
-def finished_chats(raw_deliveries: str | None) -> set[int]:
-    """Chats whose delivery is final (sent, or the bot was blocked) in a `deliveries` JSON value."""
-    return {int(chat) for chat, d in loads(raw_deliveries, {}).items() if d.get("status") in _FINAL}
-
-
 async def send_alerts(
     notifier: Notifier,
     chat_ids: Iterable[int],
     alerts: Sequence[Alert],
     *,
     store: Store | None = None,
-    sleep: Sleep = asyncio.sleep,
 ) -> list[Delivery]:
     """Each alert to each chat; with a store, chats that already got an alert are skipped and every
     delivery (and the first success as sent_at) is recorded."""
@@ -550,7 +473,7 @@ async def send_alerts(
             if chat_id in skip:
                 continue
             fix = correction_buttons(alert.payload.get("post_ids", []))  # 判断有误 under the quoted posts
-            delivery = await deliver(notifier, [Outgoing(chat_id, alert.text_zh, buttons=fix)], sleep=sleep)
+            delivery = await deliver(notifier, [Outgoing(chat_id, alert.text_zh, buttons=fix)])
             if delivery.status != "sent":
                 log_event(
                     log,

@@ -12,7 +12,6 @@ period of the same length just before it.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import re
@@ -23,24 +22,20 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
+from core.clock import utc_text
+from core.delivery import Delivery, deliver, finished_chats, record_delivery
 from core.logging import log_event
 from core.notify import Notifier, Outgoing
 from core.repos.corrections import correction_buttons
 from core.store import Store, dumps, loads
 from listening.alerts import (
     AlertConfig,
-    Delivery,
-    Sleep,
     bucket_counts,
-    deliver,
     excerpt,
-    finished_chats,
     negative_posts,
     quote,
-    record_delivery,
     robust_threshold,
     share_floor,
-    utc_text,
 )
 from nlp.text import normalize
 
@@ -746,9 +741,9 @@ def digest_messages(chat_id: int, digest: Digest) -> list[Outgoing]:
 
 
 async def send_digest(
-    notifier: Notifier, chat_ids: Iterable[int], digest: Digest, *, store: Store, sleep: Sleep = asyncio.sleep
+    notifier: Notifier, chat_ids: Iterable[int], digest: Digest, *, store: Store
 ) -> list[Delivery]:
-    """Send to every chat that has not had this digest yet. RetryLater waits and retries; a chat that
+    """Send to every chat that has not had this digest yet, once each (core.delivery); a chat that
     fails is recorded and skipped, the others still get it. Returns this call's deliveries."""
     if digest.id is None:
         record_digest(store, digest)
@@ -758,7 +753,7 @@ async def send_digest(
     for chat_id in chat_ids:
         if chat_id in done:
             continue
-        delivery = await deliver(notifier, digest_messages(chat_id, digest), sleep=sleep)
+        delivery = await deliver(notifier, digest_messages(chat_id, digest))
         record_delivery(store, "digests", digest.id, delivery)
         if delivery.status != "sent":
             log_event(

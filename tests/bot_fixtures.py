@@ -19,6 +19,7 @@ from aiogram import Bot, Dispatcher
 
 from bot.dialogue import DialogueService
 from bot.middlewares import BotStats
+from bot.retry import RetryAfterMiddleware, install_request_middlewares
 from bot.runners import build_dispatcher, run_polling
 from core.repos import CatalogRepository, CouponRepository, EventRepository, UserRepository
 from core.store import Store
@@ -150,8 +151,12 @@ class RunningBot:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(env: BotEnv, api: FakeBotAPI | None = None, **dispatcher_kwargs: Any) -> AsyncIterator[RunningBot]:
-    """The real runner (`run_polling` → Dispatcher.start_polling) against the fake Bot API server.
+async def running_bot(
+    env: BotEnv, api: FakeBotAPI | None = None, *, retry: RetryAfterMiddleware | None = None, **dispatcher_kwargs: Any
+) -> AsyncIterator[RunningBot]:
+    """The real runner (`run_polling` → Dispatcher.start_polling) against the fake Bot API server,
+    with the production session middlewares (429 waits, stale callback answers; `retry` overrides
+    the retry middleware, e.g. to record waits instead of sleeping).
 
     Pass `api` to keep one fake server across two dispatchers (a restart); otherwise a fresh one.
     """
@@ -161,6 +166,7 @@ async def running_bot(env: BotEnv, api: FakeBotAPI | None = None, **dispatcher_k
             # A fresh fake server numbers updates from 100001 again: forget ids seen by earlier tests.
             env.store.db.execute("DELETE FROM processed_updates")
         bot = api.make_bot()
+        install_request_middlewares(bot, retry=retry)
         stats = BotStats()
         # Scripted users tap faster than people; the throttling test sets real limits explicitly.
         dispatcher_kwargs.setdefault("throttle_rate", 1_000)

@@ -1,8 +1,9 @@
 """Broadcasts: treatment once, holdout never, opt-outs skipped, 403 marked, 429 honoured, ≤ rate msg/s,
 and a crashed run resumes without messaging anyone twice.
 
-`FakeTelegram` is a test double of the Telegram API behind the Notifier interface (not of our code):
-it records every call and can answer 429 (RetryLater) or 403 (RecipientBlocked) for chosen users.
+`RecordingNotifier` (tests/fakes.py) is a test double of the Telegram API behind the Notifier
+interface (not of our code): it records every call and can answer 429 (RetryLater) or 403
+(RecipientBlocked) for chosen users. tests/test_delivery.py drives the production notifier.
 """
 
 from __future__ import annotations
@@ -22,47 +23,12 @@ import pytest
 
 from commerce.broadcast import Broadcaster, RateLimiter, render
 from commerce.campaigns import Campaign, CampaignRepository, SegmentRule
-from core.notify import Outgoing, RecipientBlocked, RetryLater
+from core.notify import RetryLater
 from core.store import Store
+from tests.fakes import RecordingNotifier
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-class FakeTelegram:
-    def __init__(
-        self, *, blocked: set[int] = frozenset(), flood: dict[int, int] | None = None, retry_after: float = 0.2,
-        latency: float = 0.002, hang_after: int | None = None,
-    ):
-        self.blocked = set(blocked)
-        self.flood = dict(flood or {})
-        self.retry_after = retry_after
-        self.latency = latency
-        self.hang_after = hang_after
-        self.delivered: list[int] = []
-        self.texts: dict[int, str] = {}
-        self.calls: list[tuple[float, int, str]] = []  # (monotonic time, chat id, outcome)
-        self.reached = asyncio.Event()
-
-    async def send(self, message: Outgoing) -> int:
-        chat = message.chat_id
-        now = time.monotonic()
-        if self.hang_after is not None and len(self.delivered) >= self.hang_after:
-            self.calls.append((now, chat, "hang"))
-            self.reached.set()
-            await asyncio.Event().wait()  # the request is in flight when the process dies
-        if self.flood.get(chat, 0) > 0:
-            self.flood[chat] -= 1
-            self.calls.append((now, chat, "429"))
-            raise RetryLater(self.retry_after)
-        if chat in self.blocked:
-            self.calls.append((now, chat, "403"))
-            raise RecipientBlocked("Forbidden: bot was blocked by the user")
-        self.calls.append((now, chat, "ok"))
-        self.delivered.append(chat)
-        self.texts[chat] = message.text
-        await asyncio.sleep(self.latency)
-        return 10_000 + len(self.delivered)
 
 
 def max_per_window(times: list[float], window: float = 1.0) -> int:
@@ -101,15 +67,15 @@ def statuses(store: Store, campaign: Campaign) -> dict[int, str]:
 
 async def test_treatment_once_holdout_never_optouts_skipped_blocked_marked(store: Store) -> None:
     campaign = make_campaign(store, 120)
-    broadcaster = Broadcaster(store, FakeTelegram(), rate=200)
+    broadcaster = Broadcaster(store, RecordingNotifier(), rate=200)
     plan = broadcaster.plan(campaign, range(1, 121), text="{name}，冬季新课上线！", now=NOW)
     split = arms(store, campaign)
     assert plan.treatment == len(split["treatment"]) and plan.holdout == len(split["holdout"]) > 10
     treated = sorted(split["treatment"])
-    opted_out, blocked, flooded = set(treated[:3]), set(treated[3:5]), treated[5]
+    opted_out, blocked = set(treated[:3]), set(treated[3:5])
     for uid in opted_out:  # changed their mind after the plan
         store.db.execute("UPDATE users SET opted_out = 1 WHERE id = ?", [uid])
-    telegram = FakeTelegram(blocked=blocked, flood={flooded: 2}, retry_after=0.3)
+    telegram = RecordingNotifier(blocked=blocked)
     broadcaster = Broadcaster(store, telegram, rate=200)
     report = await broadcaster.send(campaign)
     broadcaster.close()
@@ -118,7 +84,6 @@ async def test_treatment_once_holdout_never_optouts_skipped_blocked_marked(store
     assert set(telegram.delivered) == split["treatment"] - opted_out - blocked
     assert not set(telegram.delivered) & split["holdout"]
     assert report.sent == len(telegram.delivered) and report.blocked == 2 and report.skipped_opt_out == 3
-    assert report.retries == 2 and flooded in telegram.delivered
     state = statuses(store, campaign)
     assert {state[u] for u in split["holdout"]} == {"holdout"}
     assert {state[u] for u in opted_out} == {"skipped_opt_out"} and {state[u] for u in blocked} == {"blocked"}
@@ -126,10 +91,6 @@ async def test_treatment_once_holdout_never_optouts_skipped_blocked_marked(store
     assert store.scalar("SELECT count(*) FROM events WHERE kind = 'broadcast_sent' AND campaign_id = ?",
                         [campaign.id]) == report.sent
     assert telegram.texts[treated[6]] == f"顾客{treated[6]}，冬季新课上线！"
-    # retry_after pauses everyone: no call at all in the 0.3 s after each 429
-    flood_times = [t for t, _, outcome in telegram.calls if outcome == "429"]
-    for t in flood_times:
-        assert not [c for c, _, _ in telegram.calls if t < c < t + 0.29]
     # a second run finds nothing left to send
     again = Broadcaster(store, telegram, rate=200)
     assert (await again.send(campaign)).sent == 0 and len(telegram.delivered) == report.sent
@@ -138,7 +99,7 @@ async def test_treatment_once_holdout_never_optouts_skipped_blocked_marked(store
 
 async def test_rate_limit_25_per_second(store: Store) -> None:
     campaign = make_campaign(store, 60, holdout=0)
-    telegram = FakeTelegram(latency=0.02)
+    telegram = RecordingNotifier(latency=0.02)
     broadcaster = Broadcaster(store, telegram, rate=25, concurrency=8)
     broadcaster.plan(campaign, range(1, 61), text="限时优惠", now=NOW)
     report = await broadcaster.send(campaign)
@@ -152,11 +113,11 @@ async def test_rate_limit_25_per_second(store: Store) -> None:
 
 async def test_cancelled_run_resumes_without_sending_twice(store: Store) -> None:
     campaign = make_campaign(store, 50, holdout=10)
-    first = FakeTelegram(hang_after=15)
+    first = RecordingNotifier(hang_after=15)
     broadcaster = Broadcaster(store, first, rate=500, concurrency=4)
     broadcaster.plan(campaign, range(1, 51), text="新品", now=NOW)
     task = asyncio.create_task(broadcaster.send(campaign))
-    await asyncio.wait_for(first.reached.wait(), 10)
+    await asyncio.wait_for(first.reached_hang.wait(), 10)
     await asyncio.sleep(0.05)  # let every worker get stuck in flight
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -165,7 +126,7 @@ async def test_cancelled_run_resumes_without_sending_twice(store: Store) -> None
     in_flight = {chat for _, chat, outcome in first.calls if outcome == "hang"}
     assert len(in_flight) == 4 and set(statuses(store, campaign)[u] for u in in_flight) == {"sending"}
 
-    second = FakeTelegram()
+    second = RecordingNotifier()
     resumed = Broadcaster(store, second, rate=500)
     report = await resumed.send(campaign)
     resumed.close()
@@ -180,7 +141,7 @@ async def test_cancelled_run_resumes_without_sending_twice(store: Store) -> None
 
 def test_killed_process_resumes_without_sending_twice(store: Store, tmp_path: Path) -> None:
     campaign = make_campaign(store, 40, slug="crash", holdout=0)
-    Broadcaster(store, FakeTelegram()).plan(campaign, range(1, 41), text="hi", now=NOW)
+    Broadcaster(store, RecordingNotifier()).plan(campaign, range(1, 41), text="hi", now=NOW)
     log = tmp_path / "delivered.txt"
     script = textwrap.dedent("""
         import asyncio, os, signal, sys
@@ -210,7 +171,7 @@ def test_killed_process_resumes_without_sending_twice(store: Store, tmp_path: Pa
     before = [int(x) for x in log.read_text().split()]
     assert len(before) == 12
 
-    telegram = FakeTelegram()
+    telegram = RecordingNotifier()
     resumed = Broadcaster(store, telegram, rate=1000)
     report = asyncio.run(resumed.send(campaign))
     resumed.close()
@@ -219,15 +180,18 @@ def test_killed_process_resumes_without_sending_twice(store: Store, tmp_path: Pa
     assert sorted(everyone) == list(range(1, 41))  # every user exactly once
 
 
-async def test_persistent_flood_stops_and_keeps_users_pending(store: Store) -> None:
+async def test_long_flood_wait_stops_the_run_and_keeps_users_pending(store: Store) -> None:
+    """A 429 the session would not wait out reaches the broadcaster as RetryLater: that message was
+    not sent, so the user goes back to pending (no retry loop here) and the run stops, resumable."""
     campaign = make_campaign(store, 10, holdout=0)
-    telegram = FakeTelegram(flood={3: 99}, retry_after=0.01)
-    broadcaster = Broadcaster(store, telegram, rate=1000, concurrency=1, max_retries=2)
+    telegram = RecordingNotifier().fail(3, RetryLater(120))
+    broadcaster = Broadcaster(store, telegram, rate=1000, concurrency=1)
     broadcaster.plan(campaign, range(1, 11), text="hi", now=NOW)
     report = await broadcaster.send(campaign)
-    assert report.stopped and report.sent == 2 and report.retries == 3
+    assert report.stopped and report.sent == 2 and report.rate_limited == 1
+    assert [chat for _, chat, _ in telegram.calls] == [1, 2, 3]  # user 3 was tried once, not again
     assert Counter(statuses(store, campaign).values()) == {"sent": 2, "pending": 8}
-    later = Broadcaster(store, FakeTelegram(), rate=1000)
+    later = Broadcaster(store, RecordingNotifier(), rate=1000)
     assert (await later.send(campaign)).sent == 8
     broadcaster.close()
     later.close()
@@ -235,7 +199,7 @@ async def test_persistent_flood_stops_and_keeps_users_pending(store: Store) -> N
 
 def test_plan_is_idempotent_and_dry_run_writes_nothing(store: Store) -> None:
     campaign = make_campaign(store, 200, holdout=30)
-    broadcaster = Broadcaster(store, FakeTelegram())
+    broadcaster = Broadcaster(store, RecordingNotifier())
     dry = broadcaster.plan(campaign, range(1, 201), dry_run=True, now=NOW)
     assert dry.treatment + dry.holdout == 200 and store.scalar("SELECT count(*) FROM campaign_assignments") == 0
     first = broadcaster.plan(campaign, range(1, 201), text="A", now=NOW)
@@ -260,7 +224,7 @@ async def test_broadcast_coupon_rule_and_html_escaping(store: Store) -> None:
     rule = {"trigger": "broadcast", "target_type": "kit", "discount_cents": 1500, "min_spend_cents": 6000}
     campaign = make_campaign(store, 30, holdout=20, coupon_rule=rule)
     store.db.execute("UPDATE users SET first_name = '<b>阿明</b>' WHERE id = 1")
-    telegram = FakeTelegram()
+    telegram = RecordingNotifier()
     broadcaster = Broadcaster(store, telegram, rate=1000)
     broadcaster.plan(campaign, range(1, 31), text="<b>{name}</b>：券码 {code}，减{discount}，{expires} 前有效 {x}",
                      html_text=True, now=NOW)

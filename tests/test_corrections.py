@@ -22,7 +22,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from core.notify import Outgoing
 from core.repos.corrections import (
     CorrectionError,
     CorrectionRepository,
@@ -51,6 +50,7 @@ from nlp.text import normalize, text_hash
 from tests.bot_fixtures import *  # noqa: F403
 from tests.bot_fixtures import BotEnv, buttons, running_bot
 from tests.conftest import MODELS_DIR, REPO_ROOT
+from tests.fakes import RecordingNotifier
 
 TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "sentiment" / "train.csv"
 SUBSET = 800
@@ -90,7 +90,7 @@ def test_callback_data_round_trips_within_telegram_limits() -> None:
     rows = correction_buttons([11, 12, 13, 14], label="最负面{n} 判断有误")
     assert [[b.label for b in row] for row in rows] == [["最负面1 判断有误", "最负面2 判断有误", "最负面3 判断有误"],
                                                         ["最负面4 判断有误"]]
-    assert rows[0][0].callback_data == "sfix:11"
+    assert rows[0][0].action == "sfix:11"
 
 
 def test_repository_keeps_one_label_per_marketer_and_the_latest_per_post(store: Store) -> None:
@@ -115,23 +115,19 @@ async def test_alert_and_digest_messages_carry_the_buttons(store: Store) -> None
     from listening.alerts import Alert, send_alerts
     from listening.digest import build_digest, digest_messages, most_negative_section
 
-    sent: list[Outgoing] = []
-
-    class Notifier:
-        async def send(self, message: Outgoing) -> int:
-            sent.append(message)
-            return len(sent)
+    notifier = RecordingNotifier()
+    sent = notifier.sent
 
     alert = Alert("negative_spike", "negative_volume", "k", datetime(2026, 11, 20), "day", 9, 5, 2, "⚠️",
                   {"post_ids": [7, 8]})
-    await send_alerts(Notifier(), [42], [alert])
-    assert [b.callback_data for row in sent[0].buttons for b in row] == ["sfix:7", "sfix:8"]
+    await send_alerts(notifier, [42], [alert])
+    assert [b.action for row in sent[0].buttons for b in row] == ["sfix:7", "sfix:8"]
     now = datetime.now(UTC)
     first = _insert_post(store, "难吃到想哭", "negative", 0.05, now - timedelta(hours=2))
     second = _insert_post(store, "配送太慢了", "negative", 0.2, now - timedelta(hours=3))
     digest = build_digest(store, "adhoc", now, UTC, sections=[most_negative_section])
     [text] = digest_messages(42, digest)
-    assert [b.callback_data for row in text.buttons for b in row] == [f"sfix:{first}", f"sfix:{second}"]
+    assert [b.action for row in text.buttons for b in row] == [f"sfix:{first}", f"sfix:{second}"]
 
 
 # -- retraining on a subset of the shared data ----------------------------------------------------

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from analytics.effects import Estimate
-from core.notify import DeliveryError, Outgoing, RecipientBlocked, RetryLater
+from core.clock import utc_text
+from core.notify import DeliveryError, DeliveryUnknown, RecipientBlocked, RetryLater
 from core.settings import Settings
 from core.store import Store, dumps, loads
 from jobs.registry import JobContext
-from listening.alerts import utc_text
 from listening.digest import (
     SECTIONS,
     build_digest,
@@ -29,6 +29,7 @@ from listening.digest import (
     telegram_length,
 )
 from nlp.text import normalize
+from tests.fakes import RecordingNotifier
 
 ZONE = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=ZONE)  # a Saturday: the daily digest covers Fri 27 Nov
@@ -319,36 +320,10 @@ def test_missing_glyph_check_would_catch_a_chart_without_the_cjk_font() -> None:
 # -- storing and sending -----------------------------------------------------------------------
 
 
-class FakeTelegram:
-    """A stand-in for Telegram behind the Notifier interface: records what arrives, fails on request."""
-
-    def __init__(self) -> None:
-        self.sent: list[Outgoing] = []
-        self.failures: dict[int, list[Exception]] = {}  # chat → errors raised on its next calls
-
-    async def send(self, message: Outgoing) -> int:
-        queue = self.failures.get(message.chat_id)
-        if queue:
-            raise queue.pop(0)
-        self.sent.append(message)
-        return len(self.sent)
-
-    def to(self, chat_id: int) -> list[Outgoing]:
-        return [m for m in self.sent if m.chat_id == chat_id]
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waited: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waited.append(seconds)
-
-
 def test_send_photo_then_text_and_never_twice_for_the_same_period(
     store: Store, seeded, tmp_path: Path
 ) -> None:
-    telegram = FakeTelegram()
+    telegram = RecordingNotifier()
     digest = build(store, tmp_path)
     first = asyncio.run(send_digest(telegram, [11, 22], digest, store=store))
     assert [d.status for d in first] == ["sent", "sent"]
@@ -367,8 +342,7 @@ def test_send_photo_then_text_and_never_twice_for_the_same_period(
 
 
 def test_a_failing_chat_does_not_stop_the_others_and_is_retried_alone(store: Store, seeded) -> None:
-    telegram = FakeTelegram()
-    telegram.failures = {1: [DeliveryError("chat not found")], 2: [RecipientBlocked("blocked")]}
+    telegram = RecordingNotifier().fail(1, DeliveryError("chat not found")).fail(2, RecipientBlocked("blocked"))
     digest = build(store)
     result = asyncio.run(send_digest(telegram, [1, 2, 3], digest, store=store))
     assert [(d.chat_id, d.status) for d in result] == [(1, "failed"), (2, "blocked"), (3, "sent")]
@@ -379,21 +353,21 @@ def test_a_failing_chat_does_not_stop_the_others_and_is_retried_alone(store: Sto
     assert {c: d["status"] for c, d in deliveries.items()} == {"1": "sent", "2": "blocked", "3": "sent"}
 
 
-def test_retry_later_is_honoured_by_waiting_and_resending(store: Store, seeded) -> None:
-    telegram, sleeps = FakeTelegram(), Sleeps()
-    telegram.failures = {7: [RetryLater(2.5), RetryLater(1.0)]}
-    result = asyncio.run(send_digest(telegram, [7], build(store), store=store, sleep=sleeps))
-    assert result[0].status == "sent" and sleeps.waited == [2.5, 1.0]
-    assert len(telegram.to(7)) == 1
-
-    telegram.failures = {8: [RetryLater(1.0)] * 5}  # Telegram keeps refusing: give up on this chat only
-    result = asyncio.run(send_digest(telegram, [8, 9], build(store), store=store, sleep=sleeps))
-    assert [(d.chat_id, d.status) for d in result] == [(8, "failed"), (9, "sent")]
+def test_rate_limited_and_unknown_chats_are_not_retried_in_the_same_run(store: Store, seeded) -> None:
+    """No retry loop outside the Bot session: a long 429 leaves the chat for the next run; a message
+    whose fate is unknown is final (never a second copy)."""
+    telegram = RecordingNotifier().fail(7, RetryLater(120)).fail(8, DeliveryUnknown("timeout"))
+    result = asyncio.run(send_digest(telegram, [7, 8, 9], build(store), store=store))
+    assert [(d.chat_id, d.status) for d in result] == [(7, "rate_limited"), (8, "unknown"), (9, "sent")]
+    assert [chat for _, chat, _ in telegram.calls] == [7, 8, 9]  # one attempt each
+    again = asyncio.run(send_digest(telegram, [7, 8, 9], build(store), store=store))
+    assert [(d.chat_id, d.status) for d in again] == [(7, "sent")]
+    assert len(telegram.to(7)) == 1 and telegram.to(8) == []
 
 
 def test_digest_job_sends_through_the_context_notifier_once_per_period(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, db_path=tmp_path / "job.db", marketer_chat_ids=[5])
-    telegram = FakeTelegram()
+    telegram = RecordingNotifier()
     for _ in range(2):
         store = Store(settings.database_path)
         ctx = JobContext(settings, store, lambda: None, lambda: None, extras={"notifier": telegram})

@@ -6,7 +6,8 @@ Two layers are at work, both exercised here against the real HTTP path (aiogram 
   resends the same request; other requests to that chat wait too. A 429 means "not executed", so a
   resend cannot duplicate the message.
 - `commerce.broadcast.Broadcaster`: when a wait is longer than the middleware accepts, the 429 reaches
-  the broadcaster as RetryLater, which pauses *all* sending for that long and retries the same user.
+  the broadcaster as RetryLater (not sent): that user stays pending, every worker is held back for the
+  wait, and the run stops so that a later run resumes it. The middleware is the only retry loop.
 """
 
 from __future__ import annotations
@@ -77,28 +78,29 @@ async def test_broadcast_through_a_429_storm_delivers_each_treatment_user_once(s
         assert api.get_message(min(treated), 1) is not None
 
 
-async def test_broadcaster_pauses_everyone_when_the_wait_is_too_long_for_the_session(store: Store) -> None:
-    """retry_after above the middleware's max_wait: RetryLater reaches the broadcaster, which holds
-    every worker back for that long and then resends to the same user."""
+async def test_a_wait_too_long_for_the_session_stops_the_broadcast_resumably(store: Store) -> None:
+    """retry_after above the middleware's max_wait: the broadcaster does not retry on its own; the
+    user stays pending, nobody is messaged during the wait, and the next run delivers the rest once."""
     campaign = make_campaign(store, 12)
     async with FakeBotAPI() as api:
         bot = api.make_bot()
         install_request_middlewares(bot, retry=RetryAfterMiddleware(max_wait=0.5))
         broadcaster = Broadcaster(store, AiogramNotifier(bot), rate=200, concurrency=4)
         broadcaster.plan(campaign, range(1, 13), text="hi", now=NOW)
+        treated = {u for (u,) in store.db.execute(
+            "SELECT user_id FROM campaign_assignments WHERE arm = 'treatment'").fetchall()}
         api.fail_next("sendMessage", 429, retry_after=1, times=1)
         try:
-            report = await broadcaster.send(campaign)
+            first = await broadcaster.send(campaign)
+            assert first.rate_limited == 1 and first.stopped
+            flood = next(c for c in api.calls("sendMessage") if c.status == 429)
+            assert not [c for c in api.calls("sendMessage") if flood.time < c.time < flood.time + 0.95]
+            second = await broadcaster.send(campaign)
         finally:
             broadcaster.close()
-        treated = report.sent
         counts = delivered(api)
-        assert sum(counts.values()) == treated and set(counts.values()) == {1}
-        assert report.retries == 1
-        flood = next(c for c in api.calls("sendMessage") if c.status == 429)
-        assert not [c for c in api.calls("sendMessage") if flood.time < c.time < flood.time + 0.95]
-
-
+        assert set(counts) == treated and set(counts.values()) == {1}
+        assert first.sent + second.sent == len(treated) and second.stopped is None
 
 
 async def test_replies_wait_out_the_storm_and_arrive_exactly_once(tmp_path: Path) -> None:

@@ -18,9 +18,9 @@ from commerce.campaigns import REFERRAL_PREFIX
 from commerce.orders import record_orders
 from commerce.referrals import CODE_LENGTH, ReferralError, ReferralProgram, ReferralRules
 from core.domain import Profile
-from core.notify import Outgoing, RecipientBlocked
 from core.repos import CouponRepository, UserRepository
 from core.store import Store, loads
+from tests.fakes import RecordingNotifier
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 RULES = ReferralRules(reward_cents=2_000, welcome_cents=1_000, daily_cap=2, bot_username="xianke_test_bot", zone=SHANGHAI)
@@ -202,18 +202,6 @@ def test_funnel_counts_each_step(program: ReferralProgram, store: Store) -> None
     assert program.funnel(T0 + timedelta(days=2), T0 + timedelta(days=3)).empty
 
 
-class FakeNotifier:
-    def __init__(self, blocked: set[int] | None = None):
-        self.sent: list[Outgoing] = []
-        self.blocked = blocked or set()
-
-    async def send(self, message: Outgoing) -> int:
-        if message.chat_id in self.blocked:
-            raise RecipientBlocked("Forbidden: bot was blocked by the user")
-        self.sent.append(message)
-        return len(self.sent)
-
-
 async def test_notices_go_out_once_in_each_users_language(program: ReferralProgram, store: Store) -> None:
     from commerce.referral_notices import send_referral_notices
 
@@ -222,7 +210,7 @@ async def test_notices_go_out_once_in_each_users_language(program: ReferralProgr
     join_and_onboard(program, CAROL)
     program.on_first_purchase(BOB, now=T0 + timedelta(hours=1))
     program.on_first_purchase(CAROL, now=T0 + timedelta(hours=1))
-    notifier = FakeNotifier(blocked={CAROL})
+    notifier = RecordingNotifier(blocked={CAROL})
     counts = await send_referral_notices(notifier, store)
     assert counts == {"sent": 3, "blocked": 1, "failed": 0}
     by_chat = {(m.chat_id, m.text.split("\n", 1)[0]) for m in notifier.sent}
@@ -230,7 +218,7 @@ async def test_notices_go_out_once_in_each_users_language(program: ReferralProgr
     assert (ALICE, "🎉 Your friend Bob placed their first order! Here is your reward:") in by_chat
     assert all("<code>XK-" in m.text for m in notifier.sent)
     assert UserRepository(store).get(CAROL)["blocked_bot"] == 1
-    assert await send_referral_notices(FakeNotifier(), store) == {"sent": 0, "blocked": 0, "failed": 0}
+    assert await send_referral_notices(RecordingNotifier(), store) == {"sent": 0, "blocked": 0, "failed": 0}
 
 
 def test_digest_shows_the_funnel(program: ReferralProgram, store: Store) -> None:

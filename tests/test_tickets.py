@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from core.notify import DeliveryError, Outgoing, RecipientBlocked, RetryLater
+from core.notify import DeliveryError, DeliveryUnknown, RecipientBlocked
 from core.repos import CannedReplyRepository, TicketRepository, UserRepository
 from core.repos.tickets import percentile, utc_text
 from core.settings import Settings
@@ -27,6 +26,7 @@ from jobs.support_jobs import (
     send_reminders,
     sla_job,
 )
+from tests.fakes import RecordingNotifier
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
@@ -177,24 +177,6 @@ def test_canned_replies(store: Store) -> None:
     assert canned.delete("hello") and not canned.delete("hello")
 
 
-@dataclass
-class FakeNotifier:
-    sent: list[Outgoing] = field(default_factory=list)
-    failures: list[tuple[Any, Exception]] = field(default_factory=list)  # (predicate, error) used once each
-
-    async def send(self, message: Outgoing) -> int:
-        for i, (match, error) in enumerate(self.failures):
-            if match(message):
-                del self.failures[i]
-                raise error
-        self.sent.append(message)
-        return len(self.sent)
-
-
-async def _no_sleep(_: float) -> None:
-    return None
-
-
 def test_send_reminders_topic_then_general_fallback(repo: TicketRepository, store: Store) -> None:
     a, _ = repo.create(1, now=at(0))
     b, _ = repo.create(2, now=at(0))
@@ -203,14 +185,18 @@ def test_send_reminders_topic_then_general_fallback(repo: TicketRepository, stor
     repo.assign(b.id, 900, "Alice <A>")
     for ticket in (a, b):
         repo.map_message(ticket.id, "in", 1, 1, now=at(1))
-    notifier = FakeNotifier(failures=[
-        (lambda m: m.thread_id == 11, RetryLater(0.01)),  # waited out, then delivered in the topic
-        (lambda m: m.thread_id == 12, DeliveryError("Bad Request: message thread not found")),
-    ])
+    c, _ = repo.create(3, now=at(0))
+    repo.set_thread(c.id, 13)
+    repo.map_message(c.id, "in", 1, 1, now=at(1))
+    notifier = (
+        RecordingNotifier()
+        .fail(lambda m: m.thread_id == 12, DeliveryError("Bad Request: message thread not found"))
+        .fail(lambda m: m.thread_id == 13, DeliveryUnknown("Request timeout error"))  # maybe in the topic
+    )
     due = due_reminders(store, at(20), 15)
-    counts = asyncio.run(send_reminders(notifier, -100, store, due, now=at(20), sleep=_no_sleep))
-    assert counts == {"reminded": 2, "failed": 0}
-    topic, general = notifier.sent
+    counts = asyncio.run(send_reminders(notifier, -100, store, due, now=at(20)))
+    assert counts == {"reminded": 3, "failed": 0}
+    topic, general = notifier.sent  # no second copy for the unknown one
     assert topic.thread_id == 11 and "19 分钟" in topic.text and topic.chat_id == -100
     assert general.thread_id is None and f"#{b.id}" in general.text
     assert due_reminders(store, at(40), 15) == []
@@ -220,9 +206,9 @@ def test_close_idle_tells_customer_and_marks_blocked(repo: TicketRepository, sto
     zh, _ = repo.create(1, now=at(0))
     en, _ = repo.create(4, now=at(0))
     gone, _ = repo.create(2, now=at(0))
-    notifier = FakeNotifier(failures=[(lambda m: m.chat_id == 2, RecipientBlocked("Forbidden: bot was blocked"))])
+    notifier = RecordingNotifier().fail(2, RecipientBlocked("Forbidden: bot was blocked"))
     idle = idle_tickets(store, at(25 * 60), 24)
-    counts = asyncio.run(close_idle(notifier, -100, store, idle, 24, now=at(25 * 60), sleep=_no_sleep))
+    counts = asyncio.run(close_idle(notifier, -100, store, idle, 24, now=at(25 * 60)))
     assert counts == {"closed": 3, "notified": 2}
     texts = {m.chat_id: m.text for m in notifier.sent}
     assert "自动结束" in texts[1] and "closed" in texts[4]
@@ -244,7 +230,7 @@ def test_jobs_are_registered_and_wait_for_a_notifier(repo: TicketRepository, sto
     bare = JobContext(settings, store, missing, missing)
     assert sla_job(bare) == {"due": 1, "reminded": 0}
     assert auto_close_job(bare) == {"idle": 1, "closed": 0}  # never closed without telling the customer
-    notifier = FakeNotifier()
+    notifier = RecordingNotifier()
     wired = JobContext(settings, store, missing, missing, extras={"notifier": notifier})
     assert sla_job(wired)["reminded"] == 1
     assert auto_close_job(wired)["closed"] == 1 and repo.get(ticket.id).status == "closed"

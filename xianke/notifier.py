@@ -1,4 +1,8 @@
-"""core.notify.Notifier over an aiogram Bot: how jobs reach Telegram without importing the bot."""
+"""core.notify.Notifier over an aiogram Bot: how jobs reach Telegram without importing the bot.
+
+Waiting out 429s and retrying idempotent calls is the Bot session's job (bot/retry.py, installed
+by bot.runners.make_bot); this adapter only translates what is left into the delivery contract.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +14,12 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile
 
-from core.notify import DeliveryError, Outgoing, RecipientBlocked, RetryLater
+from bot.keyboards import to_markup
+from core.notify import DeliveryError, DeliveryUnknown, Outgoing, RecipientBlocked, RetryLater
 
 CAPTION_LIMIT = 1024
-
-
-def _markup(message: Outgoing) -> InlineKeyboardMarkup | None:
-    if not message.buttons:
-        return None
-    rows = [
-        [InlineKeyboardButton(text=b.label, callback_data=b.callback_data, url=b.url) for b in row]
-        for row in message.buttons
-    ]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 class AiogramNotifier:
@@ -40,7 +35,7 @@ class AiogramNotifier:
                     photo,
                     caption=message.text[:CAPTION_LIMIT],
                     parse_mode=message.parse_mode,
-                    reply_markup=_markup(message),
+                    reply_markup=to_markup(message.buttons),
                     message_thread_id=message.thread_id,
                 )
             else:
@@ -48,15 +43,16 @@ class AiogramNotifier:
                     message.chat_id,
                     message.text,
                     parse_mode=message.parse_mode,
-                    reply_markup=_markup(message),
+                    reply_markup=to_markup(message.buttons),
                     message_thread_id=message.thread_id,
                 )
-        except TelegramRetryAfter as exc:
+        except TelegramRetryAfter as exc:  # longer than the session waits: not sent
             raise RetryLater(float(exc.retry_after), exc.message) from exc
         except TelegramForbiddenError as exc:
             raise RecipientBlocked(exc.message) from exc
         except (TelegramNetworkError, TelegramServerError) as exc:
-            raise RetryLater(1.0, str(exc)) from exc
+            # The answer was lost or Telegram failed mid-request: it may have been delivered already.
+            raise DeliveryUnknown(str(exc)) from exc
         except TelegramBadRequest as exc:
             raise DeliveryError(exc.message) from exc
         return sent.message_id

@@ -6,7 +6,10 @@ worker thread (one connection, serialised writes). What the customer is in the m
 ticket) always comes from the database, never from memory, so a restart changes nothing.
 
 Failure policy ("nothing is silently dropped"):
-- 429 → wait `retry_after` and send again, up to `retries` times (aiogram does not retry for us);
+- 429 → the Bot session (bot/retry.py, the one retry policy) waits and resends; a wait it does not
+  accept reaches us as "rate_limited" and staff are told to resend later;
+- a network error or 5xx after sending → "unknown": never resent (it may have arrived), and the
+  sender is told it may not have gone through;
 - 403 towards the customer → ticket.delivery_error, users.blocked_bot, and a notice in the topic;
 - the topic was deleted ("message thread not found") → a new topic with the header, then resend;
 - anything else towards the customer → ticket.delivery_error and a notice in the topic; towards
@@ -67,11 +70,11 @@ ADMIN_STATUSES = frozenset({"creator", "administrator"})
 STATUS_REFRESH = timedelta(minutes=30)  # a customer who writes again after this sees the status line again
 TOPIC_NAME_LIMIT = 128
 
-FailureKind = Literal["blocked", "rate_limited", "failed"]
+FailureKind = Literal["blocked", "rate_limited", "unknown", "failed"]
 
 
 class Undelivered(Exception):
-    """A Bot API call failed for good (after retries); `kind` decides what staff and customer are told."""
+    """A Bot API call failed for good; `kind` decides what staff and customer are told."""
 
     def __init__(self, kind: FailureKind, detail: str):
         super().__init__(f"{kind}: {detail}")
@@ -108,9 +111,6 @@ class SupportService:
         canned: CannedReplyRepository | None = None,
         admin_ids: Iterable[int] = (),
         zone: tzinfo | None = None,
-        retries: int = 2,
-        max_retry_wait: float = 30.0,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         status_refresh: timedelta = STATUS_REFRESH,
         member_ttl: float = 60.0,
     ):
@@ -122,9 +122,6 @@ class SupportService:
         self.canned = canned or CannedReplyRepository(store)
         self.admin_ids = frozenset(admin_ids)
         self.zone = zone or ZoneInfo("Asia/Shanghai")
-        self.retries = retries
-        self.max_retry_wait = max_retry_wait
-        self.sleep = sleep
         self.status_refresh = status_refresh
         self.member_ttl = member_ttl
         self._members: dict[int, tuple[float, str]] = {}
@@ -163,22 +160,17 @@ class SupportService:
 
     # -- Telegram calls with the failure policy ------------------------------------------------
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """One Bot API call; waits out 429s and transient errors up to `retries` times."""
-        attempt = 0
-        while True:
-            try:
-                return await make()
-            except TelegramRetryAfter as exc:
-                wait, kind, detail = float(exc.retry_after), "rate_limited", exc.message
-            except (TelegramNetworkError, TelegramServerError) as exc:
-                wait, kind, detail = 1.0, "failed", exc.message
-            except TelegramForbiddenError as exc:
-                raise Undelivered("blocked", exc.message) from exc
-            attempt += 1
-            if attempt > self.retries or wait > self.max_retry_wait:
-                raise Undelivered(kind, detail)  # type: ignore[arg-type]
-            log_event(log, "telegram asked to wait, retrying", logging.WARNING, seconds=wait, attempt=attempt)
-            await self.sleep(wait)
+        """One Bot API call, translated into the failure kinds. No retry loop here: the Bot session
+        (bot/retry.py) already waited out short 429s and retried idempotent calls; what is left is
+        final. A transport error after sending is "unknown": the message may have arrived."""
+        try:
+            return await make()
+        except TelegramRetryAfter as exc:
+            raise Undelivered("rate_limited", exc.message) from exc
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            raise Undelivered("unknown", exc.message) from exc
+        except TelegramForbiddenError as exc:
+            raise Undelivered("blocked", exc.message) from exc
 
     def _lock(self, user_id: int) -> asyncio.Lock:
         lock = self._topic_locks.get(user_id)
@@ -287,6 +279,8 @@ class SupportService:
             text = self.t(STAFF_LANG, "sup_t_blocked", ticket=ticket.id)
         elif exc.kind == "rate_limited":
             text = self.t(STAFF_LANG, "sup_t_rate_limited")
+        elif exc.kind == "unknown":
+            text = self.t(STAFF_LANG, "sup_t_unknown", ticket=ticket.id)
         else:
             text = self.t(STAFF_LANG, "sup_t_failed", ticket=ticket.id, error=exc.detail[:300])
         await self.say(bot, ticket, text)
@@ -370,7 +364,7 @@ class SupportService:
         except Undelivered as exc:
             log_event(log, "support relay to staff failed", logging.ERROR, ticket=ticket.id, error=str(exc))
             await self.run(self.tickets.mark_delivery_error, ticket.id, f"to staff: {exc}")
-            await message.answer(self.t(c.lang, "sup_not_delivered"))
+            await message.answer(self.t(c.lang, "sup_not_confirmed" if exc.kind == "unknown" else "sup_not_delivered"))
             return
         await self.run(
             self.tickets.map_message, ticket.id, "in", message.message_id, sent.message_id,

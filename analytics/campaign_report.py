@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -39,9 +39,6 @@ from analytics.effects import (
 from commerce.campaigns import Campaign, CampaignRepository
 from core.repos.coupons import iso_utc
 from core.store import Store
-
-if TYPE_CHECKING:
-    from jobs.registry import JobContext
 
 PRE_DAYS = 56
 MENTION_PRE_DAYS = 56
@@ -264,16 +261,3 @@ def _daily_mentions(
 
 def _parse(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
-def campaign_effects_job(ctx: JobContext) -> dict[str, int]:
-    """Re-estimate active and recently ended campaigns; the reports are stored for `campaign show`."""
-    now = datetime.now(UTC)
-    repo = CampaignRepository(ctx.store)
-    due = [c for c in repo.list() if c.ends_at is None or c.ends_at >= now - timedelta(days=RECENT_DAYS)]
-    done = 0
-    for n, campaign in enumerate(due, start=1):
-        estimate_campaign(ctx.store, campaign.campaign_id, now, zone=ctx.settings.zone, save=True)
-        done += 1
-        ctx.progress("campaigns", n, len(due))
-    return {"campaigns": done}

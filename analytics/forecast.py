@@ -36,13 +36,12 @@ plain pandas objects; everything else is a pure function on those objects.
 
 from __future__ import annotations
 
-import html
 import math
 import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -53,9 +52,6 @@ from threadpoolctl import threadpool_limits
 
 from core.repos.catalog import CatalogRepository
 from core.store import Store
-
-if TYPE_CHECKING:
-    from listening.digest import Period, Section
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HORIZON = 14
@@ -909,32 +905,3 @@ def run_forecast(
         names={slug: facts[slug].name for slug in items},
     )
     return ForecastRun(end, horizon, inputs, forecasts, plan, facts)
-
-
-def stock_section(store: Store, period: Period, *, top: int = 5) -> Section:
-    """备货建议 for the weekly digest (`listening.digest.Section`): the items to buy or pack first for the
-    two weeks after the period, from the data up to its end."""
-    # Imported at call time: `xianke forecast` needs none of the digest's delivery code.
-    from listening.digest import Section
-
-    run = run_forecast(store, today=period.end.astimezone(period.zone).date(), zone=period.zone)
-    if run is None:
-        return Section("stock", "备货建议", ["还没有订单数据，无法预测需求。"], {"items": []})
-    act = [row for row in run.plan if row.order > 0][:top] or run.plan[:top]
-    lines = [f"未来 {run.horizon} 天（{run.origin:%m-%d} 起）优先备货："]
-    lines += [_digest_line(row) for row in act]
-    data = {
-        "origin": f"{run.origin:%Y-%m-%d}",
-        "horizon": run.horizon,
-        "items": [row.to_json() for row in act],
-    }
-    return Section("stock", "备货建议", lines, data)
-
-
-def _digest_line(row: StockRow) -> str:
-    stock = "" if row.stock is None else f"，库存 {row.stock}"
-    band = f"{row.low_14:.0f}–{row.high_14:.0f}"
-    return (
-        f"• {html.escape(row.name)}：7天约 {row.demand_7:.0f}，14天约 {row.demand_14:.0f}（{band}）"
-        f"{stock} → {html.escape(row.suggestion)}"
-    )

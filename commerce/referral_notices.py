@@ -9,7 +9,6 @@ re-run sends only what is still pending.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from commerce.referrals import ReferralProgram, ReferralRules
 from core.delivery import deliver
@@ -45,12 +44,6 @@ async def send_referral_notices(
     return counts
 
 
-def referral_notices_job(ctx: Any) -> dict[str, int]:
-    """Scheduled: deliver reward notices still pending (needs the notifier the composition root wires)."""
-    notifier = ctx.extras.get("notifier")
-    if notifier is None:
-        pending = len(ReferralProgram(ctx.store, rules=ReferralRules()).pending_notices())
-        if pending:
-            log_event(log, "referral notices waiting: no notifier configured", logging.WARNING, pending=pending)
-        return {"pending": pending, "sent": 0}
-    return ctx.run_async(send_referral_notices(notifier, ctx.store))
+def pending_notice_count(store: Store) -> int:
+    """Reward notices not delivered yet (the job reports them while no notifier is wired)."""
+    return len(ReferralProgram(store, rules=ReferralRules()).pending_notices())

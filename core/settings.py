@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     digest_daily_at: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     digest_weekly_at: str = Field("mon 09:30", pattern=r"^(mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):[0-5]\d$")
     alerts_every_min: int = Field(30, ge=1, le=1440)
+    # How often the other scheduled jobs run (minutes).
+    coupons_every_min: int = Field(60, ge=1, le=10080)
+    effects_every_min: int = Field(360, ge=5, le=10080)
+    support_sla_every_min: int = Field(1, ge=1, le=1440)
+    support_close_every_min: int = Field(15, ge=1, le=1440)
+    referral_notices_every_min: int = Field(5, ge=1, le=1440)
     alert_k: float = Field(3.5, gt=0, le=20)
     alert_window_days: int = Field(28, ge=7, le=365)
     alert_min_negative: int = Field(5, ge=1)

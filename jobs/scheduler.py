@@ -29,7 +29,7 @@ from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetim
 from core.logging import log_event
 from core.settings import Settings
 from core.store import Store, dumps, loads
-from jobs.registry import JOBS, JobContext, JobSpec, Progress, no_progress
+from jobs.registry import JOBS, JobContext, JobSpec, Outbox, Progress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -174,14 +174,14 @@ class JobRunner:
         get_embedder: Callable[[], Any] | None = None,
         get_sentiment: Callable[[], Any] | None = None,
         specs: Mapping[str, JobSpec] | None = None,
-        extras: dict[str, Any] | None = None,
+        outbox: Outbox | None = None,
     ):
         self.settings = settings
         self.open_store = open_store
         self.get_embedder = get_embedder or _missing("embedder")
         self.get_sentiment = get_sentiment or _missing("sentiment model")
         self.specs = specs if specs is not None else JOBS
-        self.extras = extras or {}
+        self.outbox = outbox
 
     def run(self, name: str, progress: Progress = no_progress) -> JobRunResult:
         if name not in self.specs:
@@ -195,7 +195,7 @@ class JobRunner:
                     [name, format_utc(started)],
                 ).lastrowid
             context = JobContext(
-                self.settings, store, self.get_embedder, self.get_sentiment, progress, dict(self.extras)
+                self.settings, store, self.get_embedder, self.get_sentiment, progress, self.outbox
             )
             clock = time.perf_counter()
             try:

@@ -1,7 +1,7 @@
 """Scheduled support work: SLA reminders in the ticket's topic and auto-closing idle consultations.
 
 The selections are pure functions of the store and a clock (`due_reminders`, `idle_tickets`) so they
-are tested directly; the jobs deliver through `ctx.extras["notifier"]` (core.notify), never through
+are tested directly; the jobs (jobs/tasks.py) deliver through the context's notifier (core.notify), never through
 the bot package. Texts live here because jobs must not import bot.texts; the customer notice follows
 the customer's language.
 """
@@ -9,7 +9,7 @@ the customer's language.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -121,38 +121,3 @@ async def close_idle(
         except DeliveryError as exc:
             log_event(log, "auto-close notice not posted", logging.WARNING, ticket=closed.id, error=str(exc))
     return counts
-
-
-def _delivery(ctx: Any) -> tuple[Notifier | None, int | None]:
-    return ctx.extras.get("notifier"), ctx.settings.staff_chat_id
-
-
-def sla_job(ctx: Any) -> dict[str, int]:
-    """Scheduled: remind staff in the topic of every customer waiting longer than XIANKE_SLA_MINUTES."""
-    minutes = int(getattr(ctx.settings, "sla_minutes", 15))
-    now = datetime.now(UTC)
-    due = due_reminders(ctx.store, now, minutes)
-    notifier, staff_chat_id = _delivery(ctx)
-    if not due:
-        return {"due": 0, "reminded": 0}
-    if notifier is None or staff_chat_id is None:
-        log_event(log, "sla reminders not sent: no notifier or no XIANKE_STAFF_CHAT_ID", logging.WARNING, due=len(due))
-        return {"due": len(due), "reminded": 0}
-    counts = ctx.run_async(send_reminders(notifier, staff_chat_id, ctx.store, due, now=now))
-    return {"due": len(due), **counts}
-
-
-def auto_close_job(ctx: Any) -> dict[str, int]:
-    """Scheduled: close consultations idle for XIANKE_TICKET_IDLE_CLOSE_HOURS, telling customer and staff."""
-    hours = int(getattr(ctx.settings, "ticket_idle_close_hours", 24))
-    now = datetime.now(UTC)
-    idle = idle_tickets(ctx.store, now, hours)
-    notifier, staff_chat_id = _delivery(ctx)
-    if not idle:
-        return {"idle": 0, "closed": 0}
-    if notifier is None or staff_chat_id is None:
-        # Closing without telling the customer would look like being hung up on: wait for a notifier.
-        log_event(log, "idle tickets not closed: no notifier or no XIANKE_STAFF_CHAT_ID", logging.WARNING, idle=len(idle))
-        return {"idle": len(idle), "closed": 0}
-    counts = ctx.run_async(close_idle(notifier, staff_chat_id, ctx.store, idle, hours, now=now))
-    return {"idle": len(idle), **counts}

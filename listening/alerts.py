@@ -488,28 +488,3 @@ async def send_alerts(
                 record_delivery(store, "alerts", alert.id, delivery)
             results.append(delivery)
     return results
-
-
-# -- the scheduled job ------------------------------------------------------------------------
-
-
-def alerts_job(ctx: Any) -> dict[str, int]:
-    """Scheduled: detect spikes now, then deliver new and still-undelivered alerts to marketers."""
-    settings = ctx.settings
-    config = AlertConfig.from_settings(settings)
-    now = datetime.now(settings.zone)
-    new = check_alerts(ctx.store, now, zone=settings.zone, config=config)
-    notifier = ctx.extras.get("notifier")
-    chat_ids = list(settings.marketer_chat_ids)
-    if notifier is None or not chat_ids:
-        log_event(
-            log,
-            "alerts not sent: no notifier or no XIANKE_MARKETER_CHAT_IDS",
-            logging.WARNING,
-            fired=len(new),
-        )
-        return {"fired": len(new), "sent": 0}
-    pending = pending_alerts(ctx.store, now, config)
-    deliveries = ctx.run_async(send_alerts(notifier, chat_ids, pending, store=ctx.store))
-    sent = sum(d.status == "sent" for d in deliveries)
-    return {"fired": len(new), "sent": sent, "failed": len(deliveries) - sent}

@@ -11,17 +11,14 @@ import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from core.logging import log_event
 from core.store import Store, dumps
+from listening.topic_refresh import post_vectors
 from nlp.embedder import Embedder
-from nlp.topics import post_vectors, refresh_topics
-
-if TYPE_CHECKING:
-    from jobs.registry import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -117,22 +114,4 @@ def analyze_new_posts(
         last_id = rows[-1]["id"]
         progress("analyze", counts["analyzed"], total)
     log_event(log, "posts analyzed", **counts)
-    return counts
-
-
-# -- scheduled jobs ------------------------------------------------------------------
-
-
-def analyze_job(ctx: JobContext) -> dict[str, int]:
-    sentiment = ctx.sentiment
-    return analyze_new_posts(
-        ctx.store, ctx.embedder, sentiment, aspects=default_aspects(sentiment), progress=ctx.progress
-    )
-
-
-def topics_job(ctx: JobContext) -> dict[str, int]:
-    report = refresh_topics(ctx.store, ctx.embedder, progress=ctx.progress)
-    counts = report.counts()
-    if report.skipped:
-        counts["skipped"] = 1
     return counts

@@ -17,10 +17,10 @@ import logging
 import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from core.clock import utc_text
 from core.delivery import Delivery, deliver, finished_chats, record_delivery
@@ -37,99 +37,16 @@ from listening.alerts import (
     robust_threshold,
     share_floor,
 )
+from listening.digest_period import KINDS, Period, Section, SectionFn, midnight, period_for
+from listening.referral_digest import referral_section
+from listening.stock_digest import stock_section
 from nlp.text import normalize
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["daily", "weekly", "adhoc"]
-KINDS: tuple[str, ...] = ("daily", "weekly", "adhoc")
 TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
 SENTIMENT_ZH = {"positive": "正面", "neutral": "中性", "negative": "负面"}
-WEEKDAYS_ZH = "一二三四五六日"
-
-
-# -- periods ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    kind: str
-    start: datetime  # aware, local zone
-    end: datetime  # exclusive
-    prev_start: datetime
-    prev_end: datetime
-    now: datetime
-    zone: tzinfo
-    tracked_brands: tuple[str, ...] = ()
-
-    @property
-    def start_utc(self) -> str:
-        return utc_text(self.start)
-
-    @property
-    def end_utc(self) -> str:
-        return utc_text(self.end)
-
-    @property
-    def first_day(self) -> date:
-        return self.start.date()
-
-    @property
-    def last_day(self) -> date:
-        return (self.end - timedelta(microseconds=1)).astimezone(self.zone).date()
-
-    @property
-    def versus_zh(self) -> str:
-        return {"daily": "较前一日", "weekly": "较上周"}.get(self.kind, "较前24小时")
-
-    @property
-    def label_zh(self) -> str:
-        if self.kind == "daily":
-            return f"{_md(self.start)}（周{WEEKDAYS_ZH[self.start.weekday()]}）"
-        if self.kind == "weekly":
-            return f"{_md(self.start)}–{_md(self.end - timedelta(days=1))}"
-        return f"截至 {_md(self.end)} {self.end:%H:%M}（近24小时）"
-
-
-def _md(moment: datetime | date) -> str:
-    return f"{moment.month}月{moment.day}日"
-
-
-def _midnight(day: date, zone: tzinfo) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=zone)
-
-
-def period_for(kind: str, now: datetime, zone: tzinfo, tracked_brands: Iterable[str] = ()) -> Period:
-    """The period a digest of `kind` built at `now` reports on, and the one before it."""
-    if kind not in KINDS:
-        raise ValueError(f"digest kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    local = now.astimezone(zone)
-    today = local.date()
-    if kind == "daily":
-        start, end = _midnight(today - timedelta(days=1), zone), _midnight(today, zone)
-        prev_start = _midnight(today - timedelta(days=2), zone)
-    elif kind == "weekly":
-        monday = today - timedelta(days=today.weekday())
-        start, end = _midnight(monday - timedelta(days=7), zone), _midnight(monday, zone)
-        prev_start = _midnight(monday - timedelta(days=14), zone)
-    else:
-        start, end, prev_start = local - timedelta(hours=24), local, local - timedelta(hours=48)
-    return Period(kind, start, end, prev_start, start, local, zone, tuple(tracked_brands))
-
-
-# -- sections ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    lines: list[str]  # Telegram HTML; user text already escaped
-    data: dict[str, Any] = field(default_factory=dict)  # JSON-able numbers and post ids
-
-
-SectionFn = Callable[[Store, Period], Section | None]
 
 
 def _counts(store: Store, start: str, end: str) -> dict[str, int]:
@@ -495,23 +412,7 @@ def add_section(kind: str, section: SectionFn, *, before: SectionFn | None = Non
     sections.insert(sections.index(before) if before in sections else len(sections), section)
 
 
-def stock_section(store: Store, period: Any) -> Section:
-    """备货建议 (issue 9): fresh kits and ingredients to stock for the next two weeks."""
-    from analytics.forecast import (
-        stock_section as forecast_stock,  # statsmodels loads only when a weekly digest runs
-    )
-
-    return forecast_stock(store, period)
-
-
 add_section("weekly", stock_section)
-
-
-def referral_section(store: Store, period: Any) -> Section | None:
-    """推荐有奖 (referrals): shared → joined → onboarded → bought → rewarded for the period."""
-    from listening.referral_digest import referral_section as funnel_section  # imported when a digest runs
-
-    return funnel_section(store, period)
 
 
 # Before the campaign section, which stays last in the daily digest (tests and readers expect it there).
@@ -604,8 +505,8 @@ def chart_data(store: Store, period: Period, sections: Sequence[Section], config
     first = last - timedelta(days=trend_days - 1)
     counts = bucket_counts(
         store,
-        _midnight(first - timedelta(days=config.window_days), period.zone),
-        _midnight(last + timedelta(days=1), period.zone),
+        midnight(first - timedelta(days=config.window_days), period.zone),
+        midnight(last + timedelta(days=1), period.zone),
         period.zone,
     )
     by_day = {key.date(): c for key, c in counts.items()}
@@ -792,28 +693,3 @@ def build_for_settings(store: Store, settings: Any, kind: str, now: datetime | N
         tracked_brands=tracked_brands(settings),
         alert_config=AlertConfig.from_settings(settings),
     )
-
-
-def digest_job(ctx: Any, kind: str) -> dict[str, int]:
-    """Scheduled: build, store and send the digest of `kind` unless every marketer chat already has it."""
-    settings, store = ctx.settings, ctx.store
-    now = datetime.now(settings.zone)
-    chat_ids = list(settings.marketer_chat_ids)
-    period = period_for(kind, now, settings.zone)
-    if chat_ids and set(chat_ids) <= delivered_chats(store, kind, period):
-        return {"built": 0, "sent": 0, "already_sent": 1}
-    digest = build_for_settings(store, settings, kind, now)
-    record_digest(store, digest)
-    notifier = ctx.extras.get("notifier")
-    if notifier is None or not chat_ids:
-        log_event(
-            log,
-            "digest stored but not sent: no notifier or no XIANKE_MARKETER_CHAT_IDS",
-            logging.WARNING,
-            kind=kind,
-            digest=digest.id,
-        )
-        return {"built": 1, "sent": 0}
-    deliveries = ctx.run_async(send_digest(notifier, chat_ids, digest, store=store))
-    sent = sum(d.status == "sent" for d in deliveries)
-    return {"built": 1, "sent": sent, "failed": len(deliveries) - sent}

@@ -25,23 +25,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.logging import log_event
 from core.settings import Settings
 from core.store import Store, dumps
 from nlp.dedupe import NearDuplicateIndex, spam_reasons
-from nlp.ingest_schema import PostRecord, format_utc, looks_binary, validate_post
-
-if TYPE_CHECKING:
-    from jobs.registry import JobContext
+from nlp.ingest_schema import PostRecord, format_utc, validate_post
+from nlp.text_files import FileRejected, decode_file
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv")
 DEFAULT_BATCH = 200
-_ENCODINGS = ("utf-8-sig", "gb18030")  # utf-8-sig also reads plain UTF-8; GB18030 is a superset of GBK
 
 
 # -- author privacy -------------------------------------------------------------
@@ -250,32 +247,6 @@ class PostIngestor:
 
 
 # -- files ----------------------------------------------------------------------
-
-
-class FileRejected(Exception):
-    """The whole file is unusable (binary, unknown encoding or type); the message says why."""
-
-
-def decode_file(data: bytes) -> tuple[str, str]:
-    """(text, encoding) trying UTF-8, UTF-8 with BOM, UTF-16 with BOM and GB18030, or FileRejected."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
-            raise FileRejected("broken UTF-16 text / UTF-16 编码损坏") from None
-    if b"\x00" in data[:65536]:
-        raise FileRejected("binary file (contains NUL bytes), not JSONL/CSV text / 二进制文件")
-    for encoding in _ENCODINGS:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if looks_binary(text[:65536]):
-            raise FileRejected("binary file (control characters), not JSONL/CSV text / 二进制文件")
-        return text, encoding
-    raise FileRejected(
-        "unknown text encoding: save the file as UTF-8 (GBK/GB18030 also accepted) / 编码无法识别"
-    )
 
 
 def parse_rows(path: Path, text: str) -> list[tuple[int, Any]]:
@@ -556,17 +527,3 @@ def drop_dir(settings: Settings) -> Path:
     """`XIANKE_INGEST_DIR` when set, else <data_dir>/inbox."""
     configured = getattr(settings, "ingest_dir", None)
     return Path(configured) if configured else settings.data_dir / "inbox"
-
-
-def ingest_job(ctx: JobContext) -> dict[str, int]:
-    """Scheduled: ingest everything waiting in the drop folder."""
-    folder = drop_dir(ctx.settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    files = drop_files(folder)
-    ingestor = FileIngestor(PostIngestor(ctx.store, load_author_salt(ctx.settings), zone=ctx.settings.zone))
-    total = IngestReport()
-    for number, path in enumerate(files, start=1):
-        result = ingestor.ingest_file(path)
-        total.merge(result.report)
-        ctx.progress("files", number, len(files))
-    return {"files": len(files), **total.counts()}

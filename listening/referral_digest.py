@@ -1,8 +1,7 @@
 """推荐有奖 in the marketer digest: the referral funnel of the period (shared → joined → onboarded →
 bought → rewarded), compared with the period before, refusals by reason and the top referrers.
 
-Registered by listening/digest.py (`add_section("weekly" / "daily", …)`), which imports this module only
-when a digest is built. A daily digest leaves the section out when nothing happened in either period.
+Registered by listening/digest.py (`add_section("weekly" / "daily", …)`). A daily digest leaves the section out when nothing happened in either period.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from typing import Any
 
 from commerce.referrals import REFUSAL_REASONS_ZH, Funnel, ReferralProgram, ReferralRules
 from core.store import Store
-from listening.digest import Period, Section
+from listening.digest_period import Period, Section
 
 TITLE = "推荐有奖"
 

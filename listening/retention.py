@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from core.logging import log_event
 from core.privacy import scrub_posts, utc_now_text
 from core.store import Store
-
-if TYPE_CHECKING:
-    from jobs.registry import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +44,3 @@ def purge_raw_posts(
     kept = int(store.scalar("SELECT count(*) FROM posts WHERE purged_at IS NULL"))
     log_event(log, "raw posts purged", purged=purged, kept=kept, cutoff=cutoff)
     return {"purged": purged, "kept": kept}
-
-
-def retention_job(ctx: JobContext) -> dict[str, int]:
-    days = int(getattr(ctx.settings, "posts_retention_days", DEFAULT_RETENTION_DAYS))
-    return purge_raw_posts(ctx.store, days)

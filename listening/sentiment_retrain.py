@@ -23,7 +23,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,9 @@ import numpy as np
 
 from core.logging import log_event
 from core.repos.corrections import CorrectionRepository
-from core.settings import EMBEDDED_SENTIMENT
-from core.store import loads
+from core.settings import EMBEDDED_SENTIMENT, Settings
+from core.store import Store, loads
+from nlp.embedder import Embedder
 from nlp.sentiment import PACKAGED_DIR, EmbeddedSentiment, SentimentArtifactError, is_sentiment_artifact
 from nlp.sentiment_train import (
     LabelledText,
@@ -232,23 +233,23 @@ def _last_fingerprint(store: Any) -> str | None:
     return loads(raw, {}).get("fingerprint") if raw else None
 
 
-def sentiment_retrain_job(ctx: Any) -> dict[str, Any]:
-    """Scheduled weekly: retrain with the corrections if there are new ones since the last run."""
-    settings = ctx.settings
+def retrain_with_corrections(settings: Settings, store: Store, get_embedder: Callable[[], Embedder]) -> dict[str, Any]:
+    """The weekly retrain (job sentiment_retrain): retrain with the corrections if there are new ones
+    since the last run. `get_embedder` is called only when a retrain really happens."""
     if (settings.sentiment_model or EMBEDDED_SENTIMENT) != EMBEDDED_SENTIMENT:
         return {"skipped": 1, "reason": "XIANKE_SENTIMENT_MODEL is not the embedded model"}
     csv_path = settings.sentiment_train_csv
     if csv_path is None or not Path(csv_path).is_file():
         log_event(log, "sentiment retrain skipped: set XIANKE_SENTIMENT_TRAIN_CSV to the labelled CSV", logging.WARNING)
         return {"skipped": 1, "reason": "no training CSV (XIANKE_SENTIMENT_TRAIN_CSV)"}
-    repo = CorrectionRepository(ctx.store)
+    repo = CorrectionRepository(store)
     pairs, corrected = repo.training_pairs(), repo.corrected_texts()
     if not pairs:
         return {"skipped": 1, "reason": "no positive/negative corrections", "corrections": 0}
     fingerprint = corrections_fingerprint(pairs, corrected)
-    if fingerprint == _last_fingerprint(ctx.store):
+    if fingerprint == _last_fingerprint(store):
         return {"skipped": 1, "reason": "no new corrections since the last retrain", "fingerprint": fingerprint}
-    embedder = VectorCache(ctx.embedder, Path(settings.data_dir) / "cache" / "sentiment-vectors.npz")
+    embedder = VectorCache(get_embedder(), Path(settings.data_dir) / "cache" / "sentiment-vectors.npz")
     result = retrain_sentiment(
         Path(csv_path), embedder, settings.models_dir / "sentiment", corrections=pairs, exclude_texts=corrected,
         note={"fingerprint": fingerprint},

@@ -30,12 +30,12 @@ from core.repos.corrections import (
     parse_fix_callback,
 )
 from core.store import Store, dumps
+from jobs.tasks import sentiment_retrain_job
 from listening.sentiment_retrain import (
     PREVIOUS_DIR,
     RETRAIN_FILE,
     VectorCache,
     retrain_sentiment,
-    sentiment_retrain_job,
     validation_rows,
 )
 from nlp.sentiment import EmbeddedSentiment

@@ -17,12 +17,12 @@ from core.clock import utc_text
 from core.notify import DeliveryError, DeliveryUnknown, RecipientBlocked, RetryLater
 from core.settings import Settings
 from core.store import Store, dumps, loads
-from jobs.registry import JobContext
+from jobs.registry import JobContext, Outbox
+from jobs.tasks import digest_job
 from listening.digest import (
     SECTIONS,
     build_digest,
     campaigns_section,
-    digest_job,
     make_campaigns_section,
     record_digest,
     send_digest,
@@ -370,7 +370,7 @@ def test_digest_job_sends_through_the_context_notifier_once_per_period(tmp_path:
     telegram = RecordingNotifier()
     for _ in range(2):
         store = Store(settings.database_path)
-        ctx = JobContext(settings, store, lambda: None, lambda: None, extras={"notifier": telegram})
+        ctx = JobContext(settings, store, lambda: None, lambda: None, outbox=Outbox(telegram))
         counts = digest_job(ctx, "daily")
         store.close()
     assert counts == {"built": 0, "sent": 0, "already_sent": 1}

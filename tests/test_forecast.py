@@ -310,6 +310,7 @@ def test_backtest_beats_seasonal_naive_on_the_simulator(sim_store: Store) -> Non
 
 def test_run_forecast_and_the_digest_section(sim_store: Store) -> None:
     from listening.digest import Section, period_for
+    from listening.stock_digest import stock_section
 
     run = fc.run_forecast(sim_store, today=date(2026, 7, 1))
     assert run is not None and run.origin == SIM_START + timedelta(days=SIM_DAYS)
@@ -318,7 +319,7 @@ def test_run_forecast_and_the_digest_section(sim_store: Store) -> None:
     )
     assert all(len(f.mean) == 14 and np.isfinite(f.mean).all() for f in run.forecasts.values())
     now = datetime(2026, 5, 26, 1, 0, tzinfo=UTC)  # Tuesday morning in Beijing: last week is May 18–24
-    section = fc.stock_section(sim_store, period_for("weekly", now, fc.SHANGHAI))
+    section = stock_section(sim_store, period_for("weekly", now, fc.SHANGHAI))
     assert isinstance(section, Section) and section.key == "stock" and section.title == "备货建议"
     assert section.data["origin"] == "2026-05-25" and 1 <= len(section.data["items"]) <= 5
     assert "优先备货" in section.lines[0] and all(line.startswith("• ") for line in section.lines[1:])
@@ -326,8 +327,9 @@ def test_run_forecast_and_the_digest_section(sim_store: Store) -> None:
 
 def test_digest_section_without_orders_says_so(store: Store) -> None:
     from listening.digest import period_for
+    from listening.stock_digest import stock_section
 
-    section = fc.stock_section(store, period_for("weekly", datetime(2026, 5, 26, tzinfo=UTC), fc.SHANGHAI))
+    section = stock_section(store, period_for("weekly", datetime(2026, 5, 26, tzinfo=UTC), fc.SHANGHAI))
     assert section.data == {"items": []} and "没有订单" in section.lines[0]
 
 

@@ -227,7 +227,7 @@ async def test_cli_notifier_sends_from_any_loop_or_thread(tmp_path: Path) -> Non
         settings = load_settings(data_dir=tmp_path, telegram_token=api.token, telegram_api_base=api.base_url)
         notifier, run_async, close = open_notifier(App(settings))
         assert await notifier.send(Outgoing(MARKETER_GROUP, "<b>日报</b>")) > 0  # from this (another) loop
-        # …and from a scheduler-like worker thread, blocking on run_async (what JobRunner extras do).
+        # …and from a scheduler-like worker thread, blocking on run_async (what a JobRunner outbox does).
         await asyncio.to_thread(run_async, notifier.send(Outgoing(MARKETER_GROUP, "告警")))
         assert api.texts(MARKETER_GROUP) == ["日报", "告警"]
         await asyncio.to_thread(close)
@@ -240,20 +240,20 @@ async def test_serve_runs_the_scheduler_on_the_bots_loop(tmp_path: Path) -> None
     from aiogram import Dispatcher
     from apscheduler.triggers.interval import IntervalTrigger
 
-    from jobs.registry import JobSpec
+    from jobs.registry import JobSpec, Outbox
     from jobs.scheduler import JobRunner
 
     settings = load_settings(data_dir=tmp_path)
 
     def ping(ctx: Any) -> dict[str, int]:  # a job: worker thread, sends like the digest job does
-        ctx.run_async(ctx.extras["notifier"].send(Outgoing(MARKETER_GROUP, "job says hi")))
+        ctx.run_async(ctx.notifier.send(Outgoing(MARKETER_GROUP, "job says hi")))
         return {"sent": 1}
 
     runners: list[JobRunner] = []
 
-    def make_runner(extras: dict[str, Any]) -> JobRunner:
+    def make_runner(outbox: Outbox) -> JobRunner:
         spec = JobSpec(ping, IntervalTrigger(hours=1), "test job")
-        runners.append(JobRunner(settings, lambda: Store(settings.database_path), specs={"ping": spec}, extras=extras))
+        runners.append(JobRunner(settings, lambda: Store(settings.database_path), specs={"ping": spec}, outbox=outbox))
         return runners[-1]
 
     async with FakeBotAPI() as api:

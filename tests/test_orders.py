@@ -11,9 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from commerce.campaigns import Campaign, CampaignRepository, arm_for, record_entry
-from commerce.orders import import_orders, make_order_webhook_app, record_orders
+from commerce.orders import import_orders, record_orders
 from core.repos.coupons import CouponRepository
 from core.store import Store, loads
+from web.orders import make_order_webhook_app
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -20,11 +20,10 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 import bot.security
-import commerce.orders
 import web.ingest
+import web.orders
 from bot.runners import make_bot, make_webhook_app, run_polling
 from commerce.campaigns import Campaign, CampaignRepository
-from commerce.orders import make_order_webhook_app
 from core.domain import Course, Ingredient
 from core.repos import CatalogRepository, CouponRepository, EventRepository, UserRepository
 from core.repos.catalog import CatalogBundle
@@ -36,6 +35,7 @@ from listening.ingest import PostIngestor
 from tests.fakebot import FakeBotAPI
 from tests.hardening_helpers import captured_logs, hash_app
 from web.ingest import make_ingest_app
+from web.orders import make_order_webhook_app
 from xianke.bot_wiring import build_runtime
 
 pytestmark = pytest.mark.timeout(120)
@@ -171,7 +171,7 @@ def test_every_secret_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatc
     # Both webhooks (ingest, orders) authorise through the one shared reader, never with == / !=.
     import inspect
 
-    for endpoint in (web.ingest.make_ingest_app, commerce.orders.make_order_webhook_app):
+    for endpoint in (web.ingest.make_ingest_app, web.orders.make_order_webhook_app):
         source = inspect.getsource(endpoint)
         assert "read_authorized_json(" in source and "== expected" not in source and "!= expected" not in source
 

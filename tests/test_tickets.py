@@ -17,15 +17,14 @@ from core.repos import CannedReplyRepository, TicketRepository, UserRepository
 from core.repos.tickets import percentile, utc_text
 from core.settings import Settings
 from core.store import Store
-from jobs.registry import JOBS, JobContext
+from jobs.registry import JOBS, JobContext, Outbox
 from jobs.support_jobs import (
-    auto_close_job,
     close_idle,
     due_reminders,
     idle_tickets,
     send_reminders,
-    sla_job,
 )
+from jobs.tasks import auto_close_job, sla_job
 from tests.fakes import RecordingNotifier
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -231,7 +230,7 @@ def test_jobs_are_registered_and_wait_for_a_notifier(repo: TicketRepository, sto
     assert sla_job(bare) == {"due": 1, "reminded": 0}
     assert auto_close_job(bare) == {"idle": 1, "closed": 0}  # never closed without telling the customer
     notifier = RecordingNotifier()
-    wired = JobContext(settings, store, missing, missing, extras={"notifier": notifier})
+    wired = JobContext(settings, store, missing, missing, outbox=Outbox(notifier))
     assert sla_job(wired)["reminded"] == 1
     assert auto_close_job(wired)["closed"] == 1 and repo.get(ticket.id).status == "closed"
 

@@ -13,8 +13,9 @@ import pytest
 from core.store import Store
 from listening.analysis import analyze_new_posts
 from listening.ingest import PostIngestor
+from listening.topic_refresh import refresh_topics
 from nlp.sentiment import SentimentResult
-from nlp.topics import CTfidf, match_centroids, refresh_topics
+from nlp.topics import CTfidf, match_centroids
 
 FIXTURE = Path(__file__).parent / "data" / "posts_topics.jsonl"
 ROWS = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines()]

@@ -147,7 +147,7 @@ def simulate_week(
     progress(f"帖子 {result.counts['posts']} 条（其中活动带来的额外提及 {result.counts['extra_mentions']} 条）")
     if embedder is not None and sentiment is not None:
         from listening.analysis import analyze_new_posts, default_aspects
-        from nlp.topics import refresh_topics
+        from listening.topic_refresh import refresh_topics
 
         counts = analyze_new_posts(store, embedder, sentiment, aspects=default_aspects(sentiment))
         refresh_topics(store, embedder, now=now)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.logging import log_event
 from core.notify import Notifier, Outgoing
+from jobs.registry import Outbox
 from xianke.bot_wiring import BotConfigError, make_bot_from
 from xianke.notifier import AiogramNotifier
 
@@ -63,9 +64,9 @@ class NotifierHandle:
     def __iter__(self) -> Iterator[Any]:
         return iter((self.notifier, self.run_async, self.close))
 
-    def extras(self) -> dict[str, Any]:
-        """What JobRunner.extras expects (see listening.alerts.run_async, listening.digest.digest_job)."""
-        return {"notifier": self.notifier, "run_async": self.run_async}
+    def outbox(self) -> Outbox:
+        """What JobRunner hands every job (jobs.registry.Outbox)."""
+        return Outbox(self.notifier, self.run_async)
 
 
 def open_notifier(app: App, *, timeout_s: float = RUN_ASYNC_TIMEOUT_S) -> NotifierHandle:
@@ -117,40 +118,40 @@ def cli_notifier(app: App) -> Notifier:
     return handle.notifier
 
 
-def cli_job_extras(app: App) -> dict[str, Any]:
-    """JobRunner extras for `xianke jobs run|start`: the notifier when a token is configured; without
-    one the digest and alert jobs store their results and log that nothing was sent."""
+def cli_job_outbox(app: App) -> Outbox | None:
+    """The JobRunner outbox for `xianke jobs run|start`: the notifier when a token is configured;
+    without one the digest and alert jobs store their results and log that nothing was sent."""
     try:
         handle = open_notifier(app)
     except BotConfigError:
-        return {}
+        return None
     close_when_done(handle.close)
-    return handle.extras()
+    return handle.outbox()
 
 
 # -- the scheduler inside `xianke serve` ---------------------------------------------------------
 
 
-def bot_loop_extras(bot: Bot, loop: asyncio.AbstractEventLoop, *, timeout_s: float = RUN_ASYNC_TIMEOUT_S) -> dict[str, Any]:
+def bot_loop_outbox(bot: Bot, loop: asyncio.AbstractEventLoop, *, timeout_s: float = RUN_ASYNC_TIMEOUT_S) -> Outbox:
     """Jobs run in the scheduler's worker thread; their sends go to the running bot's loop."""
-    return {
-        "notifier": AiogramNotifier(bot),
-        "run_async": lambda coroutine: asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout_s),
-    }
+    return Outbox(
+        AiogramNotifier(bot),
+        lambda coroutine: asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout_s),
+    )
 
 
 def run_scheduler_with_bot(
-    dispatcher: Dispatcher, settings: Settings, make_runner: Callable[[dict[str, Any]], Any]
+    dispatcher: Dispatcher, settings: Settings, make_runner: Callable[[Outbox], Any]
 ) -> None:
     """Start the APScheduler BackgroundScheduler when the dispatcher starts (polling or webhook) and
-    stop it when it shuts down, with extras bound to the bot's loop. `make_runner(extras)` builds the
+    stop it when it shuts down, with an outbox bound to the bot's loop. `make_runner(outbox)` builds the
     JobRunner (the CLI's, so the serve process runs exactly the jobs `xianke jobs start` would)."""
     running: dict[str, Any] = {}
 
     async def start_scheduler(bot: Bot) -> None:
         from jobs.scheduler import build_scheduler
 
-        scheduler = build_scheduler(settings, make_runner(bot_loop_extras(bot, asyncio.get_running_loop())))
+        scheduler = build_scheduler(settings, make_runner(bot_loop_outbox(bot, asyncio.get_running_loop())))
         scheduler.start()
         running["scheduler"] = scheduler
         log_event(log, "scheduler started with the bot", jobs=len(scheduler.get_jobs()))

@@ -16,9 +16,9 @@ from typing import Any
 from core.store import Store
 from listening.analysis import analyze_new_posts, default_aspects
 from listening.ingest import PostIngestor
+from listening.topic_refresh import refresh_topics
 from nlp.embedder import Embedder
 from nlp.text import default_tokenizer
-from nlp.topics import refresh_topics
 from xianke.benchmarks import Row, peak_rss_mb
 
 _DISHES = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -13,15 +13,18 @@ from rich.table import Table
 
 from xianke.context import console, fail, get_app
 
+if TYPE_CHECKING:
+    from jobs.registry import Outbox
+
 app = typer.Typer(
     help="Scheduled jobs (ingest, analyze, topics …): run one now, list next runs, or start the scheduler.",
     no_args_is_help=True,
 )
 
 
-def make_runner(extras: dict[str, Any] | None = None):  # -> jobs.scheduler.JobRunner (imported lazily)
+def make_runner(outbox: Outbox | None = None):  # -> jobs.scheduler.JobRunner (imported lazily)
     """The composition root's runner: each job gets a fresh store; models load once, on first use.
-    `extras` (notifier, run_async) default to a Telegram notifier on its own loop when a token is set;
+    `outbox` (notifier, run_async) defaults to a Telegram notifier on its own loop when a token is set;
     `xianke serve` passes ones bound to the running bot instead."""
     from jobs.scheduler import JobRunner
 
@@ -33,12 +36,12 @@ def make_runner(extras: dict[str, Any] | None = None):  # -> jobs.scheduler.JobR
 
         return load_sentiment(xk.settings.sentiment_model, xk.embedder, xk.settings.models_dir)
 
-    if extras is None:
-        from xianke.notify_wiring import cli_job_extras
+    if outbox is None:
+        from xianke.notify_wiring import cli_job_outbox
 
-        extras = cli_job_extras(xk)
+        outbox = cli_job_outbox(xk)
     return JobRunner(
-        xk.settings, xk.open_store, get_embedder=lambda: xk.embedder, get_sentiment=sentiment, extras=extras
+        xk.settings, xk.open_store, get_embedder=lambda: xk.embedder, get_sentiment=sentiment, outbox=outbox
     )
 
 

@@ -60,7 +60,7 @@ def serve_webhook(
     """Run the order webhook: POST /v1/orders with `Authorization: Bearer $XIANKE_ORDERS_TOKEN`."""
     from aiohttp import web
 
-    from commerce.orders import make_order_webhook_app
+    from web.orders import make_order_webhook_app
 
     xk = get_app()
     token = getattr(xk.settings, "orders_token", None)

@@ -45,7 +45,7 @@ def serve(
         from xianke.commands.jobs import make_runner
         from xianke.notify_wiring import run_scheduler_with_bot
 
-        run_scheduler_with_bot(runtime.dispatcher, settings, lambda extras: make_runner(extras=extras))
+        run_scheduler_with_bot(runtime.dispatcher, settings, lambda outbox: make_runner(outbox=outbox))
     try:
         if webhook:
             assert settings.webhook_url is not None and settings.webhook_secret is not None

@@ -27,12 +27,14 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
 MAX_JSON_DEPTH = 32  # real posts, orders and catalogs nest 4 deep at most
 MAX_INT_DIGITS = 40  # ids and amounts fit in 20 digits; more is a paste accident or an attack
 SQLITE_INT_MAX = 2**63 - 1
+TELEGRAM_ID_MAX = 2**53  # Telegram promises ids fit in 52 bits (a double); more is a typo
 MAX_CSV_RECORD_LINES = 200  # a quoted field may span lines, but not a whole file
 
 _ENCODINGS = ("utf-8-sig", "gb18030")  # utf-8-sig also reads plain UTF-8; GB18030 is a superset of GBK
@@ -112,6 +114,30 @@ def identifier_reason(value: Any, name: str) -> str | None:
     return None
 
 
+def poison_reason(value: Any, name: str = "value") -> str | None:
+    """The first part of a parsed structure that cannot be stored (surrogate, huge number, nan/inf)."""
+    if isinstance(value, str):
+        return identifier_reason(value, name)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} is {value} (numbers must be finite) / {name} 不是有限数字"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > SQLITE_INT_MAX:
+        return f"{name} is too large / {name} 数字过大"
+    if isinstance(value, dict):
+        items: Any = [(f"{name}.{key}" if name != "value" else str(key), v) for key, v in value.items()]
+        for key in value:
+            if isinstance(key, str) and has_lone_surrogate(key):
+                return "a field name contains an invalid character / 字段名含无效字符"
+    elif isinstance(value, list):
+        items = [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return None
+    for child_name, child in items:
+        reason = poison_reason(child, free_text(child_name)[:64])
+        if reason:
+            return reason
+    return None
+
+
 # -- JSON ---------------------------------------------------------------------------------------
 
 
@@ -184,6 +210,21 @@ def finite_float(value: Any, name: str, low: float, high: float) -> float | str:
     if not low <= number <= high:
         return f"{name}：应在 {low:g} 到 {high:g} 之间（收到 {number:g}） / {name} out of range"
     return number
+
+
+# -- dates --------------------------------------------------------------------------------------
+
+EARLIEST_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)  # before this a date is a unit mix-up or a default
+LATEST_YEARS_AHEAD = 10  # plans reach a few years ahead; 9999 is a typo
+
+
+def moment_reason(moment: datetime, name: str, *, now: datetime | None = None) -> str | None:
+    """Why a date is outside the sane window (2000 … ten years from now), or None."""
+    latest = (now or datetime.now(UTC)) + timedelta(days=365 * LATEST_YEARS_AHEAD)
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not EARLIEST_MOMENT <= aware <= latest:
+        return f"{name}：{aware.date()} 不在 2000 年到 {latest.year} 年之间 / {name} outside 2000–{latest.year}"
+    return None
 
 
 # -- CSV ----------------------------------------------------------------------------------------

@@ -83,7 +83,8 @@ def hash_author(salt: bytes, author: str | None) -> str | None:
     """Keyed hash: the same author maps to the same id, but names cannot be recovered or guessed."""
     if author is None:
         return None
-    return hmac.new(salt, author.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    # surrogatepass: a malformed author name still hashes (to its own id) instead of raising
+    return hmac.new(salt, author.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
 
 # -- reports --------------------------------------------------------------------

@@ -145,3 +145,31 @@ async def test_http_edges_never_500(clients: Any, request: pytest.FixtureRequest
     assert stored <= ids
     assert store.scalar("SELECT count(*) FROM posts") == len(ids)
     store.close()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from typer.testing import CliRunner
+
+    import xianke.context
+    from xianke.cli import app
+
+    monkeypatch.setenv("XIANKE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("XIANKE_DB_PATH", str(tmp_path / "cli.db"))
+    monkeypatch.setattr(xianke.context, "_app", None)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args))
+
+
+def test_cli_flags_and_exit_codes(cli: Any, tmp_path: Path) -> None:
+    assert cli("recommend", "").exit_code == 2
+    assert cli("recommend", "川菜", "--user", "99999999999999999999999").exit_code == 2
+    for flags in (["--cost", "nan"], ["--cost", "inf"], ["--starts", "1970-01-01"], ["--ends", "9999-12-31"]):
+        result = cli("campaign", "create", "--slug", "spring_qr", "--name", "春季", *flags)
+        assert result.exit_code == 2, (flags, result.output)
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+    good.write_text(json.dumps(good_post(1)) + "\n" + json.dumps({**good_post(2), "external_id": "\ud800"}) + "\n")
+    bad.write_text("[" * 100_000 + "\n")
+    mixed = cli("ingest", str(good), "--keep")
+    assert mixed.exit_code == 1 and "lone surrogate" in mixed.output
+    assert cli("ingest", str(bad), "--keep").exit_code == 2

@@ -25,9 +25,6 @@ order_items, and a per-line event would count each purchase twice.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -44,8 +41,18 @@ from core.logging import log_event
 from core.repos.coupons import CouponRepository, iso_utc
 from core.repos.events import EventRepository
 from core.store import Store
+from core.validation import (
+    CsvProblem,
+    FileRejected,
+    InputRejected,
+    bounded_int,
+    csv_dicts,
+    decode_bytes,
+    free_text,
+    identifier_reason,
+    loads_json,
+)
 from nlp.ingest_schema import parse_timestamp
-from nlp.text_files import FileRejected, decode_file
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +165,10 @@ def _text(value: Any, name: str, limit: int, reasons: list[str], *, required: bo
         if required:
             reasons.append(f"{name}：不能为空")
         return None
+    unusable = identifier_reason(value, name)
+    if unusable:
+        reasons.append(unusable)
+        return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         reasons.append(f"{name}：必须是文字（收到 {type(value).__name__}）")
         return None
@@ -171,18 +182,9 @@ def _text(value: Any, name: str, limit: int, reasons: list[str], *, required: bo
 def _int(value: Any, name: str, low: int, high: int, reasons: list[str]) -> int | None:
     if _blank(value):
         return None
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)  # spreadsheets turn integers into floats
-    elif isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.0+)?\s*", value):
-        number = int(float(value))
-    if number is None:
-        reasons.append(f"{name}：必须是整数（收到 {str(value)[:30]!r}）")
-        return None
-    if not low <= number <= high:
-        reasons.append(f"{name}：应在 {low} 到 {high} 之间（收到 {number}）")
+    number = bounded_int(value, name, low, high)  # the shared policy: no float detour, no overflow
+    if isinstance(number, str):
+        reasons.append(number)
         return None
     return number
 
@@ -204,9 +206,9 @@ def _moment(value: Any, zone: tzinfo, now: datetime, reasons: list[str]) -> date
 def _items(value: Any, reasons: list[str]) -> tuple[tuple[str, int, int], ...] | None:
     if isinstance(value, str) and value.strip().startswith("["):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            reasons.append(f"items：不是合法的 JSON 列表（{exc.msg}）")
+            value = loads_json(value)
+        except InputRejected as exc:
+            reasons.append(f"items：不是合法的 JSON 列表（{exc}）")
             return None
     if not isinstance(value, list) or not value:
         reasons.append("items：至少需要一行商品（slug、quantity、price_cents）")
@@ -372,7 +374,8 @@ def record_orders(
         checked = validate_order(payload, zone=zone, now=moment, default_source=default_source)
         if isinstance(checked, list):
             ext = payload.get("external_id") if isinstance(payload, Mapping) else None
-            report.rejected.append(RowProblem(lines, str(ext) if ext not in (None, "") else None, checked))
+            shown = free_text(str(ext))[:128] if ext not in (None, "") else None  # echoed to console and JSON
+            report.rejected.append(RowProblem(lines, shown, checked))
             continue
         recorder.record(checked, lines, report)
     return report
@@ -390,7 +393,7 @@ def import_orders(
     referral_rules: ReferralRules | None = None,
 ) -> OrderImportReport:
     """Import a .csv / .json / .jsonl file of orders. Raises FileRejected when the whole file is unusable."""
-    text, _ = decode_file(Path(path).read_bytes())
+    text, _ = decode_bytes(Path(path).read_bytes())
     report = record_orders(
         store, list(parse_order_rows(Path(path), text)), zone=zone, now=now, referral_rules=referral_rules
     )
@@ -406,9 +409,9 @@ def parse_order_rows(path: Path, text: str) -> Iterator[tuple[tuple[int, ...], A
         yield from _jsonl_orders(text)
     elif suffix == ".json":
         try:
-            document = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FileRejected(f"不是合法的 JSON：{exc.msg}（第 {exc.lineno} 行）") from None
+            document = loads_json(text)
+        except InputRejected as exc:
+            raise FileRejected(f"不是合法的 JSON：{exc}") from None
         if isinstance(document, Mapping):
             document = document["orders"] if isinstance(document.get("orders"), list) else [document]
         if not isinstance(document, list):
@@ -423,14 +426,13 @@ def _jsonl_orders(text: str) -> Iterator[tuple[tuple[int, ...], Any]]:
         if not line.strip():
             continue
         try:
-            yield (n,), json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            yield (n,), RowProblem((n,), None, ["这一行不是合法的 JSON"])
+            yield (n,), loads_json(line)
+        except InputRejected as exc:
+            yield (n,), RowProblem((n,), None, [f"这一行不是合法的 JSON（{exc}）"])
 
 
 def _csv_orders(text: str) -> Iterator[tuple[tuple[int, ...], Any]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [(h or "").strip() for h in reader.fieldnames or []]
+    header, records = csv_dicts(text)
     missing = [h for h in ("external_id", "created_at") if h not in header]
     if missing or not ({"items", "item_slug"} & set(header)):
         raise FileRejected(
@@ -439,19 +441,11 @@ def _csv_orders(text: str) -> Iterator[tuple[tuple[int, ...], Any]]:
         )
     per_line = "items" not in header
     groups: dict[str, tuple[list[int], list[dict[str, Any]]]] = {}
-    while True:
-        try:
-            raw = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            yield (reader.line_num,), RowProblem((reader.line_num,), None, [f"CSV 行损坏：{exc}"])
+    for line, raw in records:
+        if isinstance(raw, CsvProblem):
+            yield (line,), RowProblem((line,), None, [f"CSV 行损坏：{raw.reason}"])
             continue
-        line = reader.line_num
-        if None in raw:
-            yield (line,), RowProblem((line,), None, ["这一行的列数比表头多"])
-            continue
-        row = {(k or "").strip(): (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}
+        row = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}
         if not per_line:
             yield (line,), row
             continue

@@ -27,6 +27,9 @@ def _int_list(value: object) -> object:
     return value
 
 
+MIN_TOKEN_CHARS = 16
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -127,6 +130,14 @@ class Settings(BaseSettings):
     def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not _TOKEN_RE.match(value.get_secret_value()):
             raise ValueError("must look like 123456:ABC-DEF… (digits, colon, token from @BotFather)")
+        return value
+
+    @field_validator("ingest_token", "orders_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # A short bearer token can be guessed over HTTP; 16 characters is the floor, 32+ random is advised.
+        if value is not None and value.get_secret_value() and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters (use a long random string)")
         return value
 
     @field_validator("webhook_secret")

@@ -38,11 +38,17 @@ def ingest_job(ctx: JobContext) -> dict[str, int]:
     files = drop_files(folder)
     ingestor = FileIngestor(PostIngestor(ctx.store, load_author_salt(ctx.settings), zone=ctx.settings.zone))
     total = IngestReport()
+    quarantined = 0
     for number, path in enumerate(files, start=1):
-        result = ingestor.ingest_file(path)
+        try:
+            result = ingestor.ingest_file(path)
+        except OSError as exc:  # unreadable now (permissions, vanished): the next run tries again
+            log_event(log, "ingest file unreadable", path=str(path), error=str(exc))
+            continue
+        quarantined += result.file_rejected is not None
         total.merge(result.report)
         ctx.progress("files", number, len(files))
-    return {"files": len(files), **total.counts()}
+    return {"files": len(files), "quarantined": quarantined, **total.counts()}
 
 
 def analyze_job(ctx: JobContext) -> dict[str, int]:

@@ -12,7 +12,6 @@ replay harmless anyway.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 import io
@@ -21,6 +20,7 @@ import logging
 import os
 import secrets
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -31,9 +31,17 @@ from zoneinfo import ZoneInfo
 from core.logging import log_event
 from core.settings import Settings
 from core.store import Store, dumps
+from core.validation import (
+    CsvProblem,
+    FileRejected,
+    InputRejected,
+    csv_dicts,
+    decode_bytes,
+    free_text,
+    loads_json,
+)
 from nlp.dedupe import NearDuplicateIndex, spam_reasons
 from nlp.ingest_schema import PostRecord, format_utc, validate_post
-from nlp.text_files import FileRejected, decode_file
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +80,8 @@ def hash_author(salt: bytes, author: str | None) -> str | None:
     """Keyed hash: the same author maps to the same id, but names cannot be recovered or guessed."""
     if author is None:
         return None
-    return hmac.new(salt, author.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    # surrogatepass: a malformed author name still hashes (to its own id) instead of raising
+    return hmac.new(salt, author.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
 
 # -- reports --------------------------------------------------------------------
@@ -115,15 +124,16 @@ def safe_echo(payload: Any, salt: bytes, limit: int = 200) -> Any:
     """What a rejects file may show of a bad row: authors hashed, long strings cut."""
 
     def cut(value: Any) -> Any:
-        if isinstance(value, str) and len(value) > limit:
-            return value[:limit] + f"…(+{len(value) - limit} chars)"
+        if isinstance(value, str):  # lone surrogates cannot be written to a UTF-8 rejects file
+            value = free_text(str(value))
+            return value if len(value) <= limit else value[:limit] + f"…(+{len(value) - limit} chars)"
         if isinstance(value, list | dict):
-            text = json.dumps(value, ensure_ascii=False, default=str)
-            return value if len(text) <= limit else text[:limit] + "…"
+            text = free_text(json.dumps(value, ensure_ascii=False, default=str))
+            return text if len(text) <= limit else text[:limit] + "…"
         return value
 
     if isinstance(payload, dict):
-        echo = {str(k)[:64]: cut(v) for k, v in list(payload.items())[:20] if k != "author"}
+        echo = {free_text(str(k)[:64]): cut(v) for k, v in list(payload.items())[:20] if k != "author"}
         if payload.get("author") not in (None, ""):
             echo["author_hash"] = hash_author(salt, str(payload["author"]))
         return echo
@@ -249,6 +259,11 @@ class PostIngestor:
 # -- files ----------------------------------------------------------------------
 
 
+def decode_file(data: bytes) -> tuple[str, str]:
+    """(text, encoding) under the shared policy (`core.validation.decode_bytes`), or FileRejected."""
+    return decode_bytes(data)
+
+
 def parse_rows(path: Path, text: str) -> list[tuple[int, Any]]:
     """(line number, payload) per data row; a row that cannot be parsed carries a `RowError` payload."""
     suffix = path.suffix.lower()
@@ -259,12 +274,10 @@ def parse_rows(path: Path, text: str) -> list[tuple[int, Any]]:
         stripped = text.strip()
         if stripped.startswith(("[", "{")):
             try:
-                document = json.loads(stripped)
-            except json.JSONDecodeError as exc:
-                if stripped.startswith("["):
-                    raise FileRejected(
-                        f"not valid JSON: {exc.msg} at line {exc.lineno} / JSON 格式错误"
-                    ) from None
+                document = loads_json(stripped)
+            except InputRejected as exc:
+                if stripped.startswith("[") or "\n" not in stripped:
+                    raise FileRejected(str(exc)) from None
                 return list(_jsonl_rows(text))  # several objects, one per line
             if isinstance(document, dict):
                 document = document["posts"] if isinstance(document.get("posts"), list) else [document]
@@ -288,34 +301,19 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, RowError(f"line is not valid JSON ({exc.msg}) / 不是合法 JSON", line)
-        except RecursionError:
-            yield number, RowError("line nests too deeply / JSON 嵌套过深", line)
+            yield number, loads_json(line)
+        except InputRejected as exc:
+            yield number, RowError(str(exc), line)
 
 
 def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames or "text" not in [f.strip() for f in reader.fieldnames if f]:
+    header, rows = csv_dicts(text)
+    if "text" not in header:
         raise FileRejected(
             "CSV needs a header row with at least source, external_id, text, created_at / 缺少表头"
         )
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield reader.line_num, RowError(f"broken CSV row ({exc}) / CSV 行损坏", "")
-            continue
-        if None in row:
-            yield (
-                reader.line_num,
-                RowError("row has more fields than the header / 列数多于表头", str(row[None])),
-            )
-            continue
-        yield reader.line_num, {(k or "").strip(): v for k, v in row.items()}
+    for number, row in rows:
+        yield number, RowError(row.reason, row.raw) if isinstance(row, CsvProblem) else row
 
 
 @dataclass
@@ -336,7 +334,8 @@ BatchHook = Callable[[int, int], None]  # (rows done, rows total), after each co
 
 class FileIngestor:
     """Drop-folder ingest: <drop>/x.jsonl → posts; then x.jsonl → <drop>/processed/, bad rows →
-    <drop>/rejects/x.jsonl.rejects.jsonl (one JSON line per row: line, reasons, row)."""
+    <drop>/rejects/x.jsonl.rejects.jsonl (one JSON line per row: line, reasons, row); a file that
+    cannot be ingested at all → <drop>/quarantine/x.jsonl with x.jsonl.report.json."""
 
     def __init__(self, ingestor: PostIngestor, *, batch_size: int = DEFAULT_BATCH, move: bool = True):
         self.ingestor = ingestor
@@ -353,7 +352,33 @@ class FileIngestor:
         return [self.ingest_file(path, on_batch=on_batch)]
 
     def ingest_file(self, path: Path, *, on_batch: BatchHook | None = None) -> FileReport:
+        """Ingest one file. A file that cannot be ingested at all — unreadable as text, or one that
+        breaks the ingestor — goes to <drop>/quarantine/ with a report, so the files after it still run.
+        A locked or full database is not the file's fault: that error propagates and the file stays."""
         path = Path(path).resolve()
+        try:
+            return self._ingest_file(path, on_batch)
+        except (sqlite3.OperationalError, OSError):
+            raise
+        except Exception as exc:  # a poison file must never block the drop folder
+            log.exception("ingest file quarantined: %s", path)
+            result = FileReport(path, file_rejected=f"could not be ingested ({type(exc).__name__}: {exc})"[:300])
+            return self._quarantine(path, result, str(path))
+
+    def _quarantine(self, path: Path, result: FileReport, key: str, rows_done: int = 0) -> FileReport:
+        """Move the file to quarantine/ with <name>.report.json saying why; mark it so it is not retried."""
+        done = self.store.scalar("SELECT rows_done FROM ingest_files WHERE path = ?", [key]) or rows_done
+        self._mark(key, "quarantined", int(done))
+        report = {"file": path.name, "reason": result.file_rejected, "rows_done": done, "at": _now(),
+                  **result.report.counts()}
+        if self.move:
+            self._finish(path, result, "quarantine")
+            target = result.moved_to or path
+            report_path = target.with_name(f"{target.name}.report.json")
+            report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        return result
+
+    def _ingest_file(self, path: Path, on_batch: BatchHook | None) -> FileReport:
         result = FileReport(path)
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
@@ -387,11 +412,8 @@ class FileIngestor:
             rows = parse_rows(path, text)
         except FileRejected as exc:
             result.file_rejected = str(exc)
-            rejects.write([Rejection(0, [str(exc)], {"file": path.name, "bytes": len(data)})])
-            self._mark(key, "rejected", 0)
-            self._finish(path, result, "rejects")
             rejects.close()
-            return result
+            return self._quarantine(path, result, key)
         result.rows = len(rows)
         log_event(log, "ingest file", path=key, rows=len(rows), resume_from=start, encoding=result.encoding)
         try:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.validation import HugeNumber, free_text, identifier_reason, looks_binary
 from nlp.text import clean_post, text_hash
+
+__all__ = ["PostRecord", "format_utc", "looks_binary", "parse_timestamp", "validate_post"]
 
 MAX_TEXT_CHARS = 10_000
 MAX_SOURCE_CHARS = 64
@@ -102,6 +104,8 @@ def validate_post(
 
 
 def _type_name(value: Any) -> str:
+    if isinstance(value, HugeNumber):
+        return f"a number of {len(value)} digits"
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number" if isinstance(value, int | float) else type(value).__name__
     )
@@ -110,6 +114,10 @@ def _type_name(value: Any) -> str:
 def _short_string(value: Any, name: str, limit: int, reasons: list[str]) -> str | None:
     if value is None or value == "":
         reasons.append(f"{name} is missing / 缺少 {name}")
+        return None
+    unusable = identifier_reason(value, name)
+    if unusable:
+        reasons.append(unusable)
         return None
     if not isinstance(value, str):
         reasons.append(f"{name} must be a string, got {_type_name(value)} / {name} 必须是字符串")
@@ -143,26 +151,14 @@ def _external_id(value: Any, reasons: list[str]) -> str | None:
     return _short_string(value, "external_id", MAX_EXTERNAL_ID_CHARS, reasons)
 
 
-def looks_binary(text: str) -> bool:
-    """Control characters or decoding replacement marks in bulk mean this was never text."""
-    if "\x00" in text:
-        return True
-    sample = text[:4096]
-    bad = sum(
-        1
-        for ch in sample
-        if ch == "\ufffd" or (unicodedata.category(ch) in ("Cc", "Cs", "Co") and ch not in "\n\r\t")
-    )
-    return bad > max(2, len(sample) * 0.05)
-
-
 def _text(value: Any, reasons: list[str]) -> str | None:
     if value is None:
         reasons.append("text is missing / 缺少 text")
         return None
-    if not isinstance(value, str):
+    if not isinstance(value, str) or isinstance(value, HugeNumber):
         reasons.append(f"text must be a string, got {_type_name(value)} / text 必须是字符串")
         return None
+    value = free_text(value)  # a lone surrogate costs one character, not the post
     if len(value) > MAX_TEXT_CHARS:
         reasons.append(f"text longer than {MAX_TEXT_CHARS} characters ({len(value)}) / 内容过长")
         return None

@@ -7,7 +7,6 @@ imported (the write itself is one transaction, so a crash cannot half-import eit
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from core.domain import Course, Ingredient, Kit, Line, Recipe
 from core.repos.catalog import CatalogBundle, CatalogRepository
+from core.validation import CsvProblem, InputRejected, csv_dicts, decode_bytes, loads_json, poison_reason
 
 KINDS: dict[str, type[BaseModel]] = {"courses": Course, "ingredients": Ingredient, "recipes": Recipe, "kits": Kit}
 PREFIX_TO_KIND = {"course": "courses", "ingredient": "ingredients", "recipe": "recipes", "kit": "kits"}
@@ -55,12 +55,21 @@ class RawRow:
 
 
 # -- reading ----------------------------------------------------------------
-def _json_rows(path: Path) -> Iterator[RawRow]:
-    text = path.read_text(encoding="utf-8")
+def _read_text(path: Path) -> str:
+    """The file as text under the shared input policy (core.validation): binary or an unknown encoding
+    is one clear problem, not a UnicodeDecodeError."""
     try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CatalogImportError([RowProblem(path.name, exc.lineno, "-", f"invalid JSON: {exc.msg}")]) from None
+        return decode_bytes(path.read_bytes())[0]
+    except InputRejected as exc:
+        raise CatalogImportError([RowProblem(path.name, 1, "-", str(exc))]) from None
+
+
+def _json_rows(path: Path) -> Iterator[RawRow]:
+    text = _read_text(path)
+    try:
+        payload = loads_json(text)
+    except InputRejected as exc:
+        raise CatalogImportError([RowProblem(path.name, 1, "-", f"invalid JSON: {exc}")]) from None
     lines = text.splitlines()
 
     def line_of(slug: Any, fallback: int) -> int:
@@ -96,7 +105,7 @@ def _csv_cell(field: str, value: str) -> Any:
         if not value:
             return []
         if value.startswith("["):
-            return json.loads(value)
+            return loads_json(value)
         parts = [p.strip() for p in value.split("|") if p.strip()]
         return [int(p) for p in parts] if field == "season" else parts
     if field in _LINE_FIELDS:
@@ -109,26 +118,22 @@ def _csv_cell(field: str, value: str) -> Any:
 
 
 def _csv_rows(path: Path) -> Iterator[RawRow]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise CatalogImportError([RowProblem(path.name, 1, "-", "file is not UTF-8 text")]) from None
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "slug" not in reader.fieldnames:
+    header, records = csv_dicts(_read_text(path))
+    if "slug" not in header:
         raise CatalogImportError([RowProblem(path.name, 1, "slug", "CSV header must include a 'slug' column")])
-    for record in reader:
-        line = reader.line_num
+    for line, record in records:
+        if isinstance(record, CsvProblem):
+            yield RawRow("?", {"_error": record.reason}, path.name, line)
+            continue
         data: dict[str, Any] = {}
         try:
             for field, value in record.items():
-                if field is None:
-                    raise ValueError("more cells than header columns")
                 if value is None:
                     continue
                 cell = _csv_cell(field, value)
                 if cell is not None:
                     data[field] = cell
-        except (ValueError, json.JSONDecodeError) as exc:
+        except ValueError as exc:  # includes InputRejected and json errors
             data = {"_error": str(exc)}
         kind = PREFIX_TO_KIND.get(str(record.get("slug") or "").split("/", 1)[0], "?")
         yield RawRow(kind, data, path.name, line)
@@ -143,10 +148,13 @@ def read_rows(path: Path) -> list[RawRow]:
     if not path.is_file():
         raise CatalogImportError([RowProblem(str(path), 0, "-", "file not found")])
     suffix = path.suffix.lower()
-    if suffix == ".json":
-        return list(_json_rows(path))
-    if suffix == ".csv":
-        return list(_csv_rows(path))
+    if suffix in (".json", ".csv"):
+        rows = list(_json_rows(path) if suffix == ".json" else _csv_rows(path))
+        for row in rows:  # text SQLite cannot store (lone surrogates) or numbers it cannot bind
+            reason = poison_reason(row.data)
+            if reason:
+                row.data = {"_error": reason}
+        return rows
     raise CatalogImportError([RowProblem(path.name, 0, "-", "use a .json or .csv file (or a folder of them)")])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -84,8 +85,16 @@ async def test_oversized_body_is_413(client: TestClient) -> None:
 
 
 async def test_not_json_is_400(client: TestClient) -> None:
-    response = await client.post("/v1/posts", data=b"\xff\xfe not json", headers=AUTH)
+    json_type = {**AUTH, "Content-Type": "application/json"}
+    response = await client.post("/v1/posts", data=b"\xff\xfe not json", headers=json_type)
     assert response.status == 400
+
+
+async def test_wrong_content_type_is_415_and_stores_nothing(client: TestClient) -> None:
+    body = json.dumps([post(1)]).encode()
+    response = await client.post("/v1/posts", data=body, headers={**AUTH, "Content-Type": "text/plain"})
+    assert response.status == 415 and "application/json" in (await response.json())["error"]
+    assert count_posts(client) == 0
 
 
 async def test_bad_items_get_422_with_reasons_and_good_items_are_kept(client: TestClient) -> None:

@@ -209,7 +209,8 @@ def test_garbage_is_rejected_with_reasons_while_good_rows_are_kept(store: Store,
 
     blob = reports["blob.jsonl"]
     assert blob.file_rejected and "binary" in blob.file_rejected
-    assert (drop / "rejects" / "blob.jsonl").exists()
+    assert (drop / "quarantine" / "blob.jsonl").exists()
+    assert "binary" in json.loads((drop / "quarantine" / "blob.jsonl.report.json").read_text())["reason"]
 
     gbk = reports["gbk.csv"]
     assert gbk.encoding == "gb18030" and gbk.report.added == 1

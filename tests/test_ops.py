@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from core.metrics import REGISTRY, watch_job_runs
 from core.settings import load_settings
 from core.store import Store
 from web.ingest import make_ingest_app
-from xianke.commands.doctor import check_invariants, check_sqlite, doctor, run_checks
+from xianke.commands.doctor import check_invariants, check_sqlite, doctor, repair_stale_job_runs, run_checks
 from xianke.hardening import FsmStorageError, fsm_storage_kwargs
 from xianke.metrics import serve_metrics_port
 
@@ -189,3 +190,16 @@ def test_read_then_write_transaction_survives_a_concurrent_commit(tmp_path: Path
         thread.join(10)
         first.close()
         second.close()
+
+
+def test_doctor_repair_closes_stale_job_runs(tmp_path: Path) -> None:
+    store = Store(tmp_path / "x.db")
+    store.db.execute("INSERT INTO job_runs (job, started_at) VALUES ('analyze', '2026-01-01T00:00:00.000Z')")
+    store.db.execute("INSERT INTO job_runs (job, started_at) VALUES ('ingest', '2026-12-02T11:59:00.000Z')")
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert any(f.check == "jobs" and f.level == "warning" for f in check_invariants(store, now))
+    assert repair_stale_job_runs(store, now) == 1
+    assert not any(f.check == "jobs" for f in check_invariants(store, now))
+    rows = store.query("SELECT job, status FROM job_runs ORDER BY id")
+    assert [(r["job"], r["status"]) for r in rows] == [("analyze", "error"), ("ingest", "running")]
+    store.close()

@@ -211,7 +211,10 @@ async def test_webhook_statuses(client: TestClient) -> None:
     wrong = await client.post("/v1/orders", json=webhook_order("w1"), headers={"Authorization": "Bearer nope"})
     assert wrong.status == 401 and "Bearer" in wrong.headers["WWW-Authenticate"]
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    assert (await client.post("/v1/orders", data=b"{not json", headers=auth)).status == 400
+    json_type = {**auth, "Content-Type": "application/json"}
+    assert (await client.post("/v1/orders", data=b"{not json", headers=json_type)).status == 400
+    plain = await client.post("/v1/orders", data=b"[]", headers={**auth, "Content-Type": "text/plain"})
+    assert plain.status == 415
     big = await client.post("/v1/orders", json=[webhook_order(f"b{i}", note="x" * 300) for i in range(20)], headers=auth)
     assert big.status == 413
 

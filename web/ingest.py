@@ -6,6 +6,7 @@
     200 {"added": n, "duplicates": n, "near_duplicates": n, "spam": [...], "rejected": []}
     422 same body, `rejected` lists {"index", "reasons"} — the good items of the batch are stored anyway
     401 missing/wrong token · 413 body over the size limit or too many items · 400 not JSON
+    415 Content-Type is not application/json · 422 JSON nested too deep · 503 store busy, retry
     GET /healthz → {"ok": true}
 
 Writes run on one worker thread that owns the SQLite connection and the ingestor (so its
@@ -18,10 +19,10 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import tzinfo
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -29,9 +30,11 @@ from aiohttp import web
 from core.logging import log_event
 from core.metrics import INGEST_POSTS, metrics_view
 from core.store import Store
+from core.validation import InputRejected, loads_json
 from listening.ingest import IngestReport, PostIngestor
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 DEFAULT_MAX_ITEMS = 1000
@@ -88,14 +91,29 @@ async def read_authorized_json(
     too_big = _error(413, f"body larger than {max_bytes} bytes; split the batch")
     if request.content_length is not None and request.content_length > max_bytes:
         return None, too_big
+    if request.content_type != "application/json":
+        return None, _error(415, f"Content-Type must be application/json (got {request.content_type or 'none'})")
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return None, too_big
     try:
-        return json.loads(body.decode("utf-8")), None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        return None, _error(400, f"body is not UTF-8 JSON: {exc}")
+        return loads_json(body), None
+    except InputRejected as exc:
+        status = 422 if "nests" in str(exc) else 400  # well-formed but unprocessable vs not JSON at all
+        return None, _error(status, f"body is not usable UTF-8 JSON: {exc}")
+
+
+async def run_safely(work: Awaitable[T], what: str) -> T | web.Response:
+    """The worker's result, or a 503 (retry later) instead of a 500 when the store fails under it.
+
+    Bad input never gets here (it is reported per item); what remains is a locked or full database
+    or a bug, and the client's batch is safe to resend because every write is idempotent."""
+    try:
+        return await work
+    except Exception:
+        log.exception("%s failed", what)
+        return _error(503, "temporarily unable to store the batch; nothing was lost, please retry", **{"Retry-After": "5"})
 
 
 def make_ingest_app(
@@ -125,7 +143,9 @@ def make_ingest_app(
             return _error(422, 'body must be a JSON array of posts or {"posts": [...]}')
         if len(items) > max_items:
             return _error(413, f"{len(items)} items in one batch; the limit is {max_items}")
-        report = await worker.ingest(items)
+        report = await run_safely(worker.ingest(items), "http ingest")
+        if isinstance(report, web.Response):
+            return report
         status = 422 if report.rejected else 200
         log_event(log, "http ingest", status=status, **report.counts())
         for outcome, n in report.counts().items():

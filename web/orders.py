@@ -19,7 +19,7 @@ from aiohttp import web
 from commerce.orders import MAX_WEBHOOK_ORDERS, SHOP_ZONE, OrderImportReport, record_orders
 from core.logging import log_event
 from core.store import Store
-from web.ingest import DEFAULT_MAX_BYTES, _error, read_authorized_json
+from web.ingest import DEFAULT_MAX_BYTES, _error, read_authorized_json, run_safely
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,9 @@ def make_order_webhook_app(
             return _error(422, 'body must be an order, a JSON array of orders or {"orders": [...]}')
         if len(payload) > max_orders:
             return _error(413, f"{len(payload)} orders in one batch; the limit is {max_orders}")
-        report = await worker.record(payload)
+        report = await run_safely(worker.record(payload), "order webhook")
+        if isinstance(report, web.Response):
+            return report
         status = 422 if report.rejected else 200
         log_event(log, "order webhook", status=status, **report.counts())
         return web.json_response(

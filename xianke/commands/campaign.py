@@ -21,6 +21,7 @@ from commerce.campaigns import (
     deep_link,
 )
 from core.domain import format_price
+from core.validation import finite_float, moment_reason
 from xianke.context import console, err_console, fail, get_app
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 
 # Which command-line option sets which field, so a validation error names what to fix.
+MAX_YUAN = 100_000_000  # no campaign or coupon of this shop costs more
 OPTION_OF = {
     "slug": "--slug",
     "name": "--name",
@@ -76,11 +78,21 @@ def _moment(text: str | None, zone: tzinfo, option: str, *, end_of_day: bool = F
         raise fail(f"{option}: {text!r} 不是日期（例如 2026-12-01 或 2026-12-01T09:00）") from None
     if end_of_day and len(text.strip()) <= 10:
         moment = datetime.combine(moment.date(), time(23, 59, 59, 999000))
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    outside = moment_reason(moment, option)
+    if outside:
+        raise fail(outside)
+    return moment
 
 
-def _cents(yuan: float | None) -> int | None:
-    return None if yuan is None else round(yuan * 100)
+def _cents(yuan: float | None, option: str) -> int | None:
+    """Yuan → cents; nan, inf and amounts over 100 million yuan stop the command with a clear line."""
+    if yuan is None:
+        return None
+    checked = finite_float(yuan, option, 0, MAX_YUAN)
+    if isinstance(checked, str):
+        raise fail(checked)
+    return round(checked * 100)
 
 
 def _segment_rule(segment: str | None, rule_json: str | None) -> dict[str, Any]:
@@ -135,14 +147,14 @@ def create(
     rule = None
     if coupon_trigger:
         rule = {
-            "trigger": coupon_trigger, "target_type": coupon_target, "discount_cents": _cents(coupon_discount),
-            "min_spend_cents": _cents(coupon_min_spend), "days_valid": coupon_days,
+            "trigger": coupon_trigger, "target_type": coupon_target, "discount_cents": _cents(coupon_discount, "--coupon-discount"),
+            "min_spend_cents": _cents(coupon_min_spend, "--coupon-min-spend"), "days_valid": coupon_days,
         }
     try:
         campaign = Campaign.build(
             slug=slug, name=name, channel=channel,
             starts_at=_moment(starts, zone, "--starts"), ends_at=_moment(ends, zone, "--ends", end_of_day=True),
-            cost_cents=_cents(cost), segment=_segment_rule(segment, segment_rule), keywords=_keywords(keywords) or [],
+            cost_cents=_cents(cost, "--cost"), segment=_segment_rule(segment, segment_rule), keywords=_keywords(keywords) or [],
             holdout_pct=holdout, coupon_rule=rule, attribution_days=attribution_days, created_by=created_by,
         )
         saved = CampaignRepository(xk.store).create(campaign)
@@ -170,7 +182,7 @@ def update(
     zone = xk.settings.zone
     changes: dict[str, Any] = {
         "name": name, "starts_at": _moment(starts, zone, "--starts"),
-        "ends_at": _moment(ends, zone, "--ends", end_of_day=True), "cost_cents": _cents(cost), "holdout_pct": holdout,
+        "ends_at": _moment(ends, zone, "--ends", end_of_day=True), "cost_cents": _cents(cost, "--cost"), "holdout_pct": holdout,
         "keywords": _keywords(keywords), "attribution_days": attribution_days,
     }
     if segment is not None or segment_rule is not None:

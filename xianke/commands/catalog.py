@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from core.repos import CatalogRepository
 from recsys.catalog_io import CatalogImportError, export_csv, export_json, import_catalog, shipped_catalog_dir
@@ -23,7 +24,7 @@ def import_cmd(
         counts = import_catalog(repo, file)
     except CatalogImportError as exc:
         for problem in exc.problems[:30]:
-            console.print(f"[red]✗[/red] {problem}")
+            console.print(f"[red]✗[/red] {escape(str(problem))}")
         raise fail(f"{len(exc.problems)} bad row(s); nothing was imported") from None
     console.print("imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 

@@ -180,6 +180,21 @@ def check_models(settings: Settings) -> list[Finding]:
     return found
 
 
+STALE_JOB_HOURS = 6  # no job runs this long; a row still 'running' means its process died
+
+
+def repair_stale_job_runs(store: Store, now: datetime | None = None) -> int:
+    """Close job_runs rows left 'running' by a killed process as errors; returns how many."""
+    now = now or datetime.now(UTC)
+    with store.transaction() as db:
+        cursor = db.execute(
+            "UPDATE job_runs SET status = 'error', finished_at = ?, error = ? WHERE status = 'running' AND started_at < ?",
+            [_utc(now), "abandoned: the process died mid-run (closed by xianke doctor --repair)",
+             _utc(now - timedelta(hours=STALE_JOB_HOURS))],
+        )
+    return cursor.rowcount
+
+
 def run_checks(
     store: Store, settings: Settings, *, index_dir: Path | None = None, files: bool = True,
     now: datetime | None = None,
@@ -202,6 +217,7 @@ def run_checks(
 def doctor(
     db_only: bool = typer.Option(False, "--db-only", help="Check the database only (skip index and model files)."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON (for monitoring)."),
+    repair: bool = typer.Option(False, "--repair", help="Close job runs left 'running' by a killed process, then check."),
 ) -> None:
     """Check the installation: database integrity, foreign keys, app invariants (one open ticket per
     customer, coupon states, unique posts), the catalog index, encoder and sentiment checksums.
@@ -215,6 +231,8 @@ def doctor(
         raise fail(f"no database at {path}: set XIANKE_DB_PATH or run `xianke db migrate` to create one")
     store = Store(path, migrate=False)
     try:
+        if repair:
+            console.print(f"repaired {repair_stale_job_runs(store)} stale job run(s)")
         findings = run_checks(store, settings, index_dir=app.index_dir, files=not db_only)
     finally:
         store.close()

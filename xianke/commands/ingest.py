@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from xianke.context import console, fail, get_app
+from listening.ingest import FileIngestor, FileReport, PostIngestor, drop_files, load_author_salt
+from xianke.context import console, err_console, fail, get_app
 
 
 def ingest(
@@ -29,8 +31,6 @@ def ingest(
     Done files move to <folder>/processed/; rows that could not be used are listed with the reason in
     <folder>/rejects/<file>.rejects.jsonl.
     """
-    from listening.ingest import FileIngestor, PostIngestor, drop_files, load_author_salt
-
     if not path.exists():
         raise fail(f"{path} does not exist: give a .jsonl/.json/.csv file or a folder of them")
     files = drop_files(path) if path.is_dir() else [path]
@@ -76,9 +76,40 @@ def ingest(
             note,
         )
     console.print(table)
+    print_rejections(results)
+    raise typer.Exit(exit_code(results))
+
+
+def print_rejections(results: list[FileReport], limit: int = 20) -> None:
+    """The reasons themselves on the console (the rejects file keeps all of them)."""
     for result in results:
+        if result.file_rejected:
+            where = result.moved_to or result.path
+            console.print(f"[red]✗[/red] {escape(result.path.name)}: {escape(result.file_rejected)} → {escape(str(where))}")
+        rows = sorted(result.report.rejected, key=lambda r: r.line)
+        for rejection in rows[:limit]:
+            reasons = escape("; ".join(rejection.reasons))
+            console.print(f"[red]✗[/red] {escape(result.path.name)}:{rejection.line}: {reasons}")
+        if len(rows) > limit:
+            console.print(f"  … {len(rows) - limit} more")
         if result.rejects_path is not None:
             console.print(f"rejected rows of {result.path.name} (with reasons): {result.rejects_path}")
+
+
+def exit_code(results: list[FileReport]) -> int:
+    """0 nothing rejected · 1 some rows or files rejected · 2 something was rejected and nothing stored.
+
+    The summary goes to stderr so scripts see it next to the exit code."""
+    rejected = sum(len(r.report.rejected) for r in results)
+    bad_files = sum(r.file_rejected is not None for r in results)
+    stored = sum(r.report.added + r.report.duplicates + r.report.near_duplicates for r in results)
+    if not rejected and not bad_files:
+        return 0
+    err_console.print(
+        f"{rejected} row(s) and {bad_files} file(s) rejected, {stored} row(s) stored or already known "
+        "/ 有数据被拒绝，原因见上"
+    )
+    return 1 if stored else 2
 
 
 def serve_ingest(
@@ -89,7 +120,6 @@ def serve_ingest(
     """Run the HTTP ingest endpoint: POST /v1/posts with `Authorization: Bearer $XIANKE_INGEST_TOKEN`."""
     from aiohttp import web
 
-    from listening.ingest import load_author_salt
     from web.ingest import make_ingest_app
 
     app = get_app()

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
-from xianke.context import console, fail, get_app
+from commerce.orders import import_orders
+from core.validation import FileRejected
+from xianke.context import console, err_console, fail, get_app
 
 app = typer.Typer(help="Shop orders: import CSV/JSON exports or run the order webhook.", no_args_is_help=True)
 
@@ -25,9 +28,6 @@ def import_cmd(
     Coupon codes on orders are redeemed; purchases are attributed to the customer's latest campaign entry
     within that campaign's attribution window; purchase rules (e.g. buy a kit → course coupon) hand out coupons.
     """
-    from commerce.orders import import_orders
-    from listening.ingest import FileRejected
-
     if not file.is_file():
         raise fail(f"{file} is not a file: give a .csv, .json or .jsonl export")
     xk = get_app()
@@ -43,12 +43,14 @@ def import_cmd(
         f"核销券 {c['coupons_redeemed']}，归因到活动 {c['attributed']}，发出新券 {c['coupons_issued']}"
     )
     for problem in report.rejected[:50]:
-        console.print(f"[red]✗[/red] {problem.where} {problem.external_id or ''}：{'；'.join(problem.reasons)}")
+        console.print(f"[red]✗[/red] {problem.where} {escape(problem.external_id or '')}：{escape('；'.join(problem.reasons))}")
     for problem in report.warnings[:50]:
-        console.print(f"[yellow]![/yellow] {problem.where} {problem.external_id or ''}：{'；'.join(problem.reasons)}")
+        console.print(f"[yellow]![/yellow] {problem.where} {escape(problem.external_id or '')}：{escape('；'.join(problem.reasons))}")
     if report.rejected:
         console.print("改好有问题的行后重新导入同一个文件即可：已导入的订单不会重复。")
-        raise typer.Exit(1)
+        stored = c["added"] + c["duplicates"]
+        err_console.print(f"{c['rejected']} 笔订单被拒绝，{stored} 笔已保存或已存在 / {c['rejected']} order(s) rejected")
+        raise typer.Exit(1 if stored else 2)
 
 
 @app.command("serve-webhook")

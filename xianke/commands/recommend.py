@@ -8,17 +8,22 @@ import typer
 from rich.table import Table
 
 from core.domain import format_price
+from core.validation import TELEGRAM_ID_MAX, free_text
 from xianke.context import console, fail, get_app
 
 
 def recommend(
     text: str = typer.Argument(..., help="The customer's question in free Chinese, e.g. 零基础学川菜."),
-    user: int | None = typer.Option(None, "--user", help="Telegram user id: applies their profile and history."),
+    user: int | None = typer.Option(
+        None, "--user", min=1, max=TELEGRAM_ID_MAX, help="Telegram user id: applies their profile and history."
+    ),
     k: int = typer.Option(5, "--k", min=1, max=50, help="How many items."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (slug, title, type, score, reason)."),
 ) -> None:
     """Recommend courses, ingredients and kits for a question."""
-    result = get_app().recsys.recommend(text, user_id=user, k=k)
+    if not text.strip():
+        raise fail("请输入顾客的问题，例如：xianke recommend \"零基础学川菜\" / the question is empty")
+    result = get_app().recsys.recommend(free_text(text), user_id=user, k=k)
     if as_json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
         return

@@ -132,9 +132,17 @@ def estimate_campaign(
     report = CampaignReport(campaign, moment, counts)
     _holdout_estimates(report, treat, conv, revenue, users["orders_pre"].to_numpy(float))
     _mentions_estimate(report, store, campaign, moment, zone, n_draws)
+    _withhold_unsupported(report)
     if save:
         repo.save_report(campaign_id, report.to_dict(), moment)
     return report
+
+
+def _withhold_unsupported(report: CampaignReport) -> None:
+    """Publish only estimates whose validity conditions hold; say why the others are withheld (issue 18)."""
+    for est in [e for e in report.estimates if e.withheld]:
+        report.notes_zh.append(f"{ESTIMATE_ZH.get(est.name, est.name)}：暂不给出，{est.reason_zh}")
+    report.estimates = [e for e in report.estimates if not e.withheld]
 
 
 def _per_user(store: Store, campaign: Campaign, now: datetime, pre_days: int) -> pd.DataFrame:

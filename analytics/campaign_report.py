@@ -129,9 +129,17 @@ def estimate_campaign(
     report = CampaignReport(campaign, moment, counts)
     _holdout_estimates(report, treat, conv, revenue, users["orders_pre"].to_numpy(float))
     _mentions_estimate(report, store, campaign, moment, zone, n_draws)
+    _withhold_unsupported(report)
     if save:
         repo.save_report(campaign_id, report.to_dict(), moment)
     return report
+
+
+def _withhold_unsupported(report: CampaignReport) -> None:
+    """Publish only estimates whose validity conditions hold; say why the others are withheld (issue 18)."""
+    for est in [e for e in report.estimates if e.withheld]:
+        report.notes_zh.append(f"{ESTIMATE_ZH.get(est.name, est.name)}：暂不给出，{est.reason_zh}")
+    report.estimates = [e for e in report.estimates if not e.withheld]
 
 
 def _per_user(store: Store, campaign: Campaign, now: datetime, pre_days: int) -> pd.DataFrame:
@@ -171,9 +179,11 @@ def _holdout_estimates(
         report.notes_zh.append("活动组还没有用户，暂时无法评估效果")
         return
     steps: list[tuple[str, Any]] = [
-        ("holdout_difference", lambda: holdout_difference(conv[treat == 1], conv[treat == 0])),
-        ("holdout_relative_lift", lambda: holdout_relative_lift(conv[treat == 1], conv[treat == 0])),
-        ("cuped_adjusted", lambda: cuped_adjusted(conv, treat, y_pre)),
+        ("holdout_difference", lambda: holdout_difference(
+            treated_conversions=conv[treat == 1], holdout_conversions=conv[treat == 0])),
+        ("holdout_relative_lift", lambda: holdout_relative_lift(
+            treated_conversions=conv[treat == 1], holdout_conversions=conv[treat == 0])),
+        ("cuped_adjusted", lambda: cuped_adjusted(outcome=conv, is_treated=treat, pre_period=y_pre)),
     ]
     for name, run in steps:
         try:
@@ -181,7 +191,9 @@ def _holdout_estimates(
         except ValueError as exc:
             report.notes_zh.append(f"{ESTIMATE_ZH[name]}：{_zh(exc)}")
     try:
-        incremental = incremental_revenue_from_holdout(revenue[treat == 1], revenue[treat == 0], n_t)
+        incremental = incremental_revenue_from_holdout(
+            treated_revenue=revenue[treat == 1], holdout_revenue=revenue[treat == 0], n_reached=n_t
+        )
     except ValueError as exc:
         report.notes_zh.append(f"{ESTIMATE_ZH['incremental_revenue']}：{_zh(exc)}")
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -189,7 +190,14 @@ def test_side_by_side_evaluation_scores_each_ranker() -> None:
     from recsys.evaluate import LabelledQuery, evaluate_side_by_side
 
     queries = [LabelledQuery("a", frozenset({"x"})), LabelledQuery("b", frozenset({"y", "z"}))]
-    results = evaluate_side_by_side(queries, {"perfect": lambda q: ["x"] if q == "a" else ["y", "z"], "none": lambda q: ["w"]})
+    def slow(query: str) -> list[str]:  # a ranker that takes 20 ms: its latency must show it
+        time.sleep(0.02)
+        return ["w"]
+
+    results = evaluate_side_by_side(
+        queries, {"perfect": lambda q: ["x"] if q == "a" else ["y", "z"], "none": lambda q: ["w"], "slow": slow}
+    )
     assert results["perfect"]["recall@5"] == 1.0 and results["perfect"]["mrr"] == 1.0
     assert results["none"]["recall@10"] == 0.0 and results["none"]["ndcg@10"] == 0.0
-    assert results["perfect"]["latency_p50_ms"] >= 0
+    assert 20 <= results["slow"]["latency_p50_ms"] < 2_000
+    assert results["perfect"]["latency_p50_ms"] < results["slow"]["latency_p50_ms"]

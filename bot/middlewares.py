@@ -8,12 +8,13 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiogram import Bot
 from aiogram.dispatcher.middlewares.base import BaseMiddleware
 from aiogram.exceptions import TelegramForbiddenError
-from aiogram.types import ErrorEvent, TelegramObject, Update, User
+from aiogram.types import CallbackQuery, ErrorEvent, TelegramObject, Update, User
 
 from bot.dialogue import DialogueService
 from bot.texts import Texts, language_from_telegram
@@ -178,6 +179,49 @@ class ThrottlingMiddleware(BaseMiddleware):
         elif event.callback_query is not None:
             await event.callback_query.answer()  # stop the spinner, quietly
         return None
+
+
+def _utc_seconds(stamp: str) -> int:
+    """Whole seconds of a stored `created_at` (Telegram message dates have no fractions)."""
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+
+
+class StaleButtonMiddleware(BaseMiddleware):
+    """Outer, on Update, before StoreMiddleware: a customer's button press is checked against who
+    they are now, in one place for every button.
+
+    A press in a private chat from someone we hold no record of (they used /forget, or never wrote),
+    or on a message older than their current record (they were forgotten and came back), belongs to
+    a previous life: it gets 「这条消息已过期」 and nothing else — no customer row, no event, no coupon.
+    Marketers are exempt: their digest buttons reach chats that never had a customer record.
+    """
+
+    def __init__(self, dialogue: DialogueService):
+        self.dialogue = dialogue
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        query = event.callback_query if isinstance(event, Update) else None
+        user: User | None = data.get("event_from_user")
+        if query is None or user is None or user.is_bot or not self._is_customer_button(query, data):
+            return await handler(event, data)
+        row = await self.dialogue.run(self.dialogue.users.get, user.id)
+        pressed_on = query.message.date if query.message is not None else None
+        stamp = int(pressed_on.timestamp()) if pressed_on is not None else 0
+        born = _utc_seconds(row["created_at"]) if row is not None else None
+        if born is not None and (stamp == 0 or stamp >= born):  # 0: too old for Telegram to show us
+            return await handler(event, data)
+        lang = row["language"] if row is not None else language_from_telegram(user.language_code)
+        log_event(log, "stale button refused", update_id=event.update_id, known=row is not None)
+        await query.answer(self.dialogue.t(lang, "button_expired"), show_alert=True)
+        return None
+
+    @staticmethod
+    def _is_customer_button(query: CallbackQuery, data: dict[str, Any]) -> bool:
+        chat = query.message.chat if query.message is not None else None
+        if chat is None or chat.type != "private":
+            return False
+        config = data.get("marketer_config")
+        return not (config is not None and config.allows(chat, query.from_user))
 
 
 class StoreMiddleware(BaseMiddleware):

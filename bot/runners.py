@@ -22,6 +22,7 @@ from bot.metrics import UpdateMetricsMiddleware
 from bot.middlewares import (
     BotStats,
     IdempotencyMiddleware,
+    StaleButtonMiddleware,
     StoreMiddleware,
     ThrottlingMiddleware,
     make_error_handler,
@@ -112,6 +113,7 @@ def build_dispatcher(
         callback_per=throttle_callback_per, stats=stats,
     )
     dp.update.outer_middleware(throttling)
+    dp.update.outer_middleware(StaleButtonMiddleware(dialogue))  # before a customer row is (re)created
     dp.update.outer_middleware(StoreMiddleware(dialogue))
     dp.errors.register(make_error_handler(texts, stats))
     # Marketers first: their wizard answers are free text the customer router would take for questions.

@@ -258,6 +258,13 @@ def _columns(store: Store, table: str) -> set[str]:
     return {row[1] for row in store.db.execute(f'PRAGMA table_info("{table}")')}
 
 
+def revoke_issued_coupons(db: Any, user_id: int) -> int:
+    """A forgotten customer's unused codes stop working: ownerless but `issued`, anyone could spend them."""
+    return db.execute(
+        "UPDATE coupons SET status = 'revoked' WHERE user_id = ? AND status = 'issued'", [user_id]
+    ).rowcount
+
+
 def forget_user(
     store: Store, user_id: int, *, author_hashes: Iterable[str] = (), now: datetime | None = None
 ) -> ForgetReport:
@@ -284,6 +291,7 @@ def forget_user(
                 [event_id],
             )
         counts["event_mentions"] = len(mentions)
+        counts["coupons_revoked"] = revoke_issued_coupons(db, user_id)
         counts["coupons"] = db.execute("UPDATE coupons SET user_id = NULL WHERE user_id = ?", [user_id]).rowcount
         counts["orders"] = db.execute("UPDATE orders SET user_id = NULL WHERE user_id = ?", [user_id]).rowcount
 

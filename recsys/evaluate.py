@@ -172,3 +172,36 @@ def evaluate_side_by_side(
             "latency_p95_ms": round(float(np.percentile(latencies[name], 95)), 2),
         }
     return results
+
+
+# -- pairing ------------------------------------------------------------------
+@dataclass(frozen=True)
+class PairingLabel:
+    ingredient: str
+    partners: frozenset[str]
+
+
+def load_pairing_labels(path: Path) -> list[PairingLabel]:
+    labels = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            labels.append(PairingLabel(str(record["ingredient"]), frozenset(record["partners"])))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DevSetError(f"{path.name}:{number}: expected {{\"ingredient\": slug, \"partners\": [slug, …]}} ({exc})") from None
+    if not labels:
+        raise DevSetError(f"{path.name}: no labels")
+    return [x for x in labels if x.partners]
+
+
+def score_pairing(labels: Sequence[PairingLabel], partners: Callable[[str], list[str]], k: int = 5) -> dict[str, float]:
+    """precision@k, hit@k and recall@k of `partners(ingredient) -> ranked slugs` against the labels."""
+    rows = []
+    for label in labels:
+        ranked = [s for s in partners(label.ingredient) if s != label.ingredient][:k]
+        rows.append((precision_at(ranked, label.partners, k), hit_at(ranked, label.partners, k), recall_at(ranked, label.partners, k)))
+    means = np.mean(np.array(rows), axis=0)
+    return {"ingredients": len(labels), f"precision@{k}": round(float(means[0]), 4), f"hit@{k}": round(float(means[1]), 4),
+            f"recall@{k}": round(float(means[2]), 4)}

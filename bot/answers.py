@@ -36,7 +36,7 @@ class ShopAnswer:
 
 def catalog_words(recsys: RecsysService) -> set[str]:
     """Dish and ingredient names: a message naming one is a shopping question."""
-    words: set[str] = set()
+    words: set[str] = {normalize(str(r["title"])) for r in recsys.pairing.recipes.values()}
     for doc in recsys.docs:
         words.add(normalize(doc.title))
         words.update(normalize(n) for n in doc.ingredient_names)
@@ -56,7 +56,10 @@ def answer_message(
     kinds: Collection[ItemKind] | None = None,
 ) -> ShopAnswer:
     parsed = recsys.parse(text, profile)
-    hint = parsed.looks_like_shopping or any(w in parsed.text for w in food_words)
+    core = parsed.text.strip(" ，,。.!！?？")
+    hint = parsed.looks_like_shopping or any(w in parsed.text for w in food_words) or (
+        2 <= len(core) <= 8 and any(core in w for w in food_words)  # 手抓饭 → 羊肉手抓饭
+    )
     classified = classifier.classify(parsed.text, looks_like_shopping=hint)
     kind = classified.kind
     answer = ShopAnswer(kind.value, kind, parsed, classified.by)

@@ -56,9 +56,10 @@ FACT_WORDS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 WHO_WORDS = ("孩子", "儿子", "女儿", "宝宝", "小孩", "娃", "老人", "爸爸", "妈妈", "爸妈", "父母", "公公", "婆婆", "老公",
              "老婆", "媳妇", "太太", "家人", "家里人", "朋友", "my son", "my daughter", "my wife", "my husband", "my kid")
-_NEG_BEFORE = re.compile(r"不吃|不能吃|吃不了|不要|不含|不用|不放|不加|别放|忌口|忌|除了|戒|不碰|不沾|避开|避免|无(?=[^\s]{1,4})|不喝|不敢吃"
+_NEG_BEFORE = re.compile(r"不吃|不能吃|吃不了|不要|不含|不用|不放|不加|别放|忌口|忌|戒|不碰|不沾|避开|避免|无(?=[^\s]{1,4})|不喝|不敢吃"
                          r"|\bno\b|without|avoid|can't eat|cannot eat|don't eat|free of|allergic to", re.I)
 _NEG_AFTER = re.compile(r"过敏|不耐|都不吃|不吃|不能吃|吃不了|-free|\s?free\b|\s?allergy|\s?allergic", re.I)
+_EXCEPT = re.compile(r"除了(.{1,8}?)(?:以外|之外)?(?:都|其他|别的)(?:都)?(?:能|可以)?吃")
 _CLAUSE = re.compile(r"[，,。.!！?？；;、\s]|但|想|要学|的课|有没有|推荐|能不能|可以")
 
 
@@ -130,6 +131,9 @@ def _windows(text: str) -> list[tuple[str, str]]:
         stop = _CLAUSE.search(after.lstrip())
         span = after.lstrip()[: stop.start() if stop else 12][:12]
         out.append((span, text[max(0, match.start() - 8) : match.end() + len(span)]))
+    # 除了X都能吃 ("everything but X") is a constraint; 除了X还能怎么做 ("besides X") is not.
+    for match in _EXCEPT.finditer(text):
+        out.append((match.group(1), text[max(0, match.start() - 8) : match.end()]))
     return [(w, c) for w, c in out if w.strip()]
 
 

@@ -15,8 +15,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 SPLIT_SEED = 12  # fixed: the held-out half must stay the same questions from run to run
 
@@ -65,7 +68,7 @@ def load_queries(path: Path) -> list[LabelledQuery]:
     return queries
 
 
-def split_halves(queries: Sequence[LabelledQuery], seed: int = SPLIT_SEED) -> tuple[list[LabelledQuery], list[LabelledQuery]]:
+def split_halves(queries: Sequence[T], seed: int = SPLIT_SEED) -> tuple[list[T], list[T]]:
     """(tuning half, held-out half), the same every run for the same file."""
     order = list(range(len(queries)))
     random.Random(seed).shuffle(order)

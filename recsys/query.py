@@ -21,9 +21,11 @@ from recsys.intent import DIET_SYNONYMS, LEVEL_SYNONYMS, parse_budget
 
 MAX_QUERY_CHARS = 256  # the encoder reads ≤ 512 tokens; a longer query only adds noise and latency
 
-_COURSE = re.compile(r"课|学|教|教程|怎么做|如何做|做法|老师|入门|零基础|新手|小白|进阶|技巧|培训|\blearn|course|class|lesson|how to", re.I)
+_COURSE = re.compile(r"课|学|教|教程|怎么做|如何做|做法|自己做|自己能做|在家做|能做吗|能做什么|可以做什么|老师|入门|零基础|新手|小白|进阶|技巧|培训|\blearn|course|class|lesson|how to", re.I)
 _KIT = re.compile(r"食材包|料理包|材料包|套餐|一套|全套|半成品|懒人包|配好|礼盒|\bkit\b|meal kit|box", re.I)
 _INGREDIENT = re.compile(r"买|新鲜|到货|产地|现货|几斤|一斤|两斤|多少钱一|有卖|哪里有|\bbuy|fresh|do you (?:sell|have)", re.I)
+_CHEAPEST = re.compile(r"最便宜|最实惠|最划算|cheapest", re.I)
+_NO_EQUIPMENT = re.compile(r"(?:没有|没|不用|no|without)\s*(?:a |an )?(烤箱|空气炸锅|微波炉|电饭煲|oven|air fryer|microwave)", re.I)
 _CHEAP = re.compile(r"便宜|实惠|划算|性价比|省钱|学生党|cheap|budget|affordable", re.I)
 _PAIR_CUE = re.compile(
     r"配什么|配啥|配点啥|配点什么|搭配|搭什么|搭啥|(?:和|跟|同|与)(?:什么|啥)|配菜|比较搭|怎么搭"
@@ -51,7 +53,8 @@ _CUISINE_ALIASES = {"四川": "川菜", "广东": "粤菜", "广式": "粤菜", 
                     "韩国": "韩餐", "韩式": "韩餐", "korean": "韩餐", "泰国": "东南亚菜", "泰式": "东南亚菜", "越南": "东南亚菜",
                     "thai": "东南亚菜", "sichuan": "川菜", "cantonese": "粤菜", "意大利": "西餐", "西式": "西餐", "法式": "烘焙",
                     "东北": "东北菜", "上海": "江浙菜", "杭州": "江浙菜", "本帮": "江浙菜", "新疆": "西北面食", "陕西": "西北面食",
-                    "云南": "云南菜", "贵州": "贵州菜", "baking": "烘焙", "bake": "烘焙"}
+                    "云南": "云南菜", "贵州": "贵州菜", "baking": "烘焙", "bake": "烘焙", "甜品": "甜品饮品", "甜汤": "甜品饮品",
+                    "糖水": "甜品饮品", "dessert": "甜品饮品"}
 # Everyday words for a cut or a kind that the catalog names more precisely (a pairing anchor).
 GENERIC_INGREDIENTS = {"牛肉": "ingredient/beef-flank", "鸡肉": "ingredient/chicken-thigh", "猪肉": "ingredient/pork-tenderloin",
                        "鸡腿": "ingredient/chicken-thigh", "鱼": "ingredient/sea-bass", "豆腐": "ingredient/firm-tofu"}
@@ -74,9 +77,11 @@ class ParsedQuery:
     budget_cents: int | None = None
     budget_scope: str = "item"  # "bundle": the budget is for a course and its kit together
     prefers_cheap: bool = False
+    cheapest: bool = False  # 最便宜: price decides, not a small nudge
     servings: int | None = None
     occasion: str | None = None
     equipment: list[str] = field(default_factory=list)
+    missing_equipment: list[str] = field(default_factory=list)  # 没有烤箱
     minutes: int | None = None
     tastes: list[str] = field(default_factory=list)
     constraints: list[Constraint] = field(default_factory=list)
@@ -94,6 +99,7 @@ class ParsedQuery:
         return bool(
             self.kinds or self.pairing or self.fridge or self.cuisine or self.level or self.tastes or self.constraints
             or self.budget_cents is not None or self.prefers_cheap or self.occasion or self.equipment
+            or self.minutes is not None or self.servings is not None or self.missing_equipment
         )
 
     @property
@@ -161,11 +167,14 @@ class QueryParser:
         q.budget_cents = parse_budget(lowered)
         q.budget_scope = "bundle" if q.budget_cents is not None and _BUNDLE.search(lowered) else "item"
         q.prefers_cheap = bool(_CHEAP.search(lowered))
+        q.cheapest = bool(_CHEAPEST.search(lowered))
         q.level = next((lv for lv, words in LEVEL_SYNONYMS.items() if any(w in lowered for w in words)), None)
         q.cuisine = self._cuisine(lowered)
         q.servings = _servings(lowered)
         q.occasion = next((name for name, pattern in _OCCASIONS.items() if pattern.search(lowered)), None)
-        q.equipment = [name for name, words in _EQUIPMENT.items() if any(w in lowered for w in words)]
+        missing = {m.group(1) for m in _NO_EQUIPMENT.finditer(lowered)}
+        q.missing_equipment = [name for name, words in _EQUIPMENT.items() if missing & set(words)]
+        q.equipment = [name for name, words in _EQUIPMENT.items() if any(w in lowered for w in words) and name not in q.missing_equipment]
         q.minutes = _minutes(lowered)
         q.constraints = find_constraints(lowered, self.ingredients_in)
         q.tastes = self._tastes(lowered, q.constraints)

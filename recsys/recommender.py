@@ -214,13 +214,17 @@ class Recommender:
         if q.fridge and doc.kind != ItemKind.INGREDIENT:
             score += 0.6 * len(doc.ingredient_slugs & set(q.fridge)) / len(q.fridge)
         if q.cuisine and doc.cuisine == q.cuisine:
-            score += 0.1
+            score += 0.2
         score += 0.08 * len(set(q.tastes) & set(doc.diet_tags))
         score += 0.04 * len(set(profile.diet) & set(doc.diet_tags))
         if doc.level and doc.level == (q.level or profile.level):
             score += 0.08
-        if q.prefers_cheap:
+        if q.cheapest:
+            score += 0.8 / (1 + doc.price_cents / 2_000)
+        elif q.prefers_cheap:
             score += 0.3 / (1 + doc.price_cents / 5_000)
+        if q.missing_equipment and any(e in doc.text for e in q.missing_equipment):
+            score -= 0.3  # 没有烤箱: a course that needs one is a poor answer, though not forbidden
         if not doc.in_stock:
             score -= 0.1 if named else 0.3
         if doc.season and date.today().month in doc.season and len(doc.season) < 12:
@@ -282,6 +286,11 @@ class Recommender:
         blocked = set(exclude)
         if user_id is not None and self.personal is not None:
             blocked |= self.personal.excluded(user_id)
+        if q.cheapest:  # 最便宜的课: the cheapest items compete even when retrieval missed them
+            floor = min(fused.values(), default=0.0)
+            wanted = {kind for kind, weight in q.kinds.items() if weight >= 1.0} or set(ItemKind)
+            for doc in sorted((d for d in self.docs.values() if d.kind in wanted), key=lambda d: d.price_cents)[:10]:
+                fused.setdefault(doc.id, floor)
         candidates = [self.docs[i] for i in fused if self.docs[i].slug not in blocked]
         if kinds:
             candidates = [d for d in candidates if d.kind in kinds]

@@ -131,8 +131,15 @@ def pairing_cmd(
     df = Counter(s for lines in model.recipe_lines.values() for s in set(lines))
     popular = [s for s, _ in df.most_common()]
     main = [s for s in popular if s not in model.seasonings]
+    tune, held = split_halves(labelled)
+
+    def partners(x: str) -> list[str]:
+        return [p.slug for p in model.pairings_for(x, k=6)]
+
     results = {
-        "pairing model (main partners)": score_pairing(labelled, lambda x: [p.slug for p in model.pairings_for(x, k=6)]),
+        "pairing model (main partners)": score_pairing(labelled, partners),
+        "  … on the tuning half": score_pairing(tune, partners),
+        "  … on the held-out half": score_pairing(held, partners),
         "baseline: most common ingredients": score_pairing(labelled, lambda x: popular[:6]),
         "baseline: most common, no seasonings": score_pairing(labelled, lambda x: main[:6]),
     }

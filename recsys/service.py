@@ -123,7 +123,7 @@ class RecsysService:
             broken = self.recommender.broken(kit, q)
             if broken is None:
                 reason = Reason("kit_covers", {"name": answer.ingredient_name})
-                items.insert(min(3, len(items)), Recommendation(kit.slug, kit.kind.value, kit.title, 1.0, [reason], kit.price_cents, kit.summary))
+                items.insert(min(2, len(items)), Recommendation(kit.slug, kit.kind.value, kit.title, 1.0, [reason], kit.price_cents, kit.summary))
             else:
                 excluded.append(broken)
         return items, excluded

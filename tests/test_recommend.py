@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.reasons import render_reasons
 from core.domain import EventKind, Profile
 from core.repos import EventRepository, UserRepository
 from core.settings import load_settings
-from bot.reasons import render_reasons
 from recsys.service import RecsysService
 from tests.conftest import MODELS_DIR
 

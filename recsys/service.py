@@ -62,10 +62,8 @@ class RecsysService:
     def parse(self, text: str, profile: Profile | None = None) -> ParsedQuery:
         """The one parse of a message, with the saved profile's allergens and diets added."""
         saved: list[Constraint] = profile_constraints(profile.allergens, profile.diet) if profile else []
-        q = self.parser.parse(text, profile_constraints=saved)
-        if q.budget_cents is None and profile is not None and profile.budget_cents is not None:
-            q.budget_cents = profile.budget_cents  # the saved budget holds unless the message states one
-        return q
+        # A saved budget stays a preference (onboarding asks it loosely); a budget typed in the message is hard.
+        return self.parser.parse(text, profile_constraints=saved)
 
     def recommend(
         self,

@@ -54,6 +54,12 @@ class HandoffCB(CallbackData, prefix="h"):
     reason: Literal["complaint", "refund", "delivery", "handoff", "unclear", "order"]
 
 
+class SaveCB(CallbackData, prefix="sv"):
+    """💾 记住: save the allergens/diets the last message stated (kept in FSM data) to the profile."""
+
+    qid: int
+
+
 class LangCB(CallbackData, prefix="l"):
     lang: Literal["zh", "en"]
 
@@ -62,7 +68,7 @@ class InviteCB(CallbackData, prefix="inv"):
     """邀请好友得券: the customer's personal referral link and share card (bot/referral.py)."""
 
 
-FACTORIES: tuple[type[CallbackData], ...] = (CardCB, MoreCB, OnbCB, ProfileCB, QuickCB, HandoffCB, LangCB)
+FACTORIES: tuple[type[CallbackData], ...] = (CardCB, MoreCB, OnbCB, ProfileCB, QuickCB, HandoffCB, LangCB, SaveCB)
 _BY_PREFIX = {factory.__prefix__: factory for factory in FACTORIES}
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,19 +21,23 @@ from typing import Any, Protocol, TypeVar
 from aiogram.filters.callback_data import CallbackData
 
 from bot import keyboards, onboarding
-from bot.callbacks import CardCB, HandoffCB, LangCB, MoreCB, OnbCB, ProfileCB, QuickCB, parse
+from bot.answers import ShopAnswer, answer_message, catalog_words
+from bot.callbacks import CardCB, HandoffCB, LangCB, MoreCB, OnbCB, ProfileCB, QuickCB, SaveCB, parse
 from bot.cards import card_text
+from bot.reasons import constraint_label, exclusion_line, note, render_reasons
 from bot.replies import TELEGRAM_TEXT_LIMIT, Answer, Button, Reply
 from bot.texts import Html, Texts, language_from_telegram
 from commerce.campaigns import CampaignEntry, record_entry
 from commerce.referrals import JoinOutcome, ReferralProgram
-from core.domain import CAMPAIGN_SLUG_RE, EventKind, ItemKind, Profile, format_price
+from core.domain import ALLERGENS, CAMPAIGN_SLUG_RE, EventKind, ItemKind, Profile, format_price
 from core.logging import log_event
 from core.repos import CouponRepository, EventRepository, UserRepository
 from nlp.dialogue import MessageClassifier, MessageKind
 from nlp.text import normalize
-from recsys.intent import QueryIntent, detect_intent
+from recsys.constraints import DIET_LABEL
 from recsys.pairing import PairingAnswer
+from recsys.query import ParsedQuery
+from recsys.recommender import RecommendResult
 from recsys.service import RecsysService
 
 __all__ = ["Answer", "Button", "Conversation", "Customer", "DialogueService", "Reply", "looks_like_shopping"]
@@ -45,7 +48,6 @@ T = TypeVar("T")
 MAX_INPUT_CHARS = 500  # a 4,096-char message is answered from its first 500 characters
 PAGE_SIZE = 3
 HANDOFF_REQUESTED = EventKind.HANDOFF_REQUESTED
-PAIR_CUE = re.compile(r"配什么|配啥|搭配|搭什么|和什么一起|跟什么一起|怎么搭")
 # Cross-sell coupons for the 领券 button: a course card earns a kit coupon and vice versa.
 KIT_COUPON = {"target_type": "kit", "discount_cents": 1_000, "min_spend_cents": 5_000}
 COURSE_COUPON = {"target_type": "course", "discount_cents": 2_000, "min_spend_cents": 10_000}
@@ -55,6 +57,12 @@ QUICK_QUERIES: dict[str, tuple[str, frozenset[ItemKind] | None]] = {
     "kit": ("食材包 套餐", frozenset({ItemKind.KIT})),
     "popular": ("热门推荐 家常菜", None),
 }
+
+
+@dataclass(frozen=True)
+class _SaveOffer:
+    rows: list[list[Button]]
+    update: dict[str, Any]
 
 
 class Conversation(Protocol):
@@ -78,13 +86,9 @@ class Customer:
     banned: bool = False
 
 
-def looks_like_shopping(intent: QueryIntent, text: str, food_words: Collection[str] = ()) -> bool:
-    """The query names a kind, diet, level, budget, pairing or a catalog word: a shopping question."""
-    if intent.kinds or intent.diet or intent.level or intent.pairing_target:
-        return True
-    if intent.budget_cents is not None or intent.prefers_cheap:
-        return True
-    return any(word in text for word in food_words)
+def looks_like_shopping(parsed: ParsedQuery, food_words: Collection[str] = ()) -> bool:
+    """The query names a kind, diet, constraint, level, budget, pairing or a catalog word."""
+    return parsed.looks_like_shopping or any(word in parsed.text for word in food_words)
 
 
 def clip(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> str:
@@ -114,7 +118,7 @@ class DialogueService:
         self.live_support = False  # set by the composition root when bot.support relays to staff
         self._own_executor = executor is None
         self.executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="xianke-dialogue")
-        self.food_words = {w for w in self._catalog_words() if len(w) >= 2}
+        self.food_words = catalog_words(recsys)
         self.tastes = self._tastes()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -125,13 +129,6 @@ class DialogueService:
     def close(self) -> None:
         if self._own_executor:
             self.executor.shutdown(wait=True)
-
-    def _catalog_words(self) -> set[str]:
-        words: set[str] = set()
-        for doc in self.recsys.docs:
-            words.add(normalize(doc.title))
-            words.update(normalize(n) for n in doc.ingredient_names)
-        return {w for w in words if 1 < len(w) <= 12}
 
     def _tastes(self) -> list[str]:
         """Onboarding's taste choices: the curated cuisines the catalog actually teaches."""
@@ -365,25 +362,20 @@ class DialogueService:
         return replies
 
     def _answer_text(self, c: Customer, text: str, qid: int) -> tuple[list[Reply], dict[str, Any]]:
-        intent = detect_intent(text)
-        pairing_cue = bool(intent.pairing_target or PAIR_CUE.search(text))
-        hint = looks_like_shopping(intent, text, self.food_words)
-        classified = self.classifier.classify(text, looks_like_shopping=hint)
-        kind = classified.kind
-        payload = {"text": text[:200], "kind": kind.value, "by": classified.by}
+        profile = self.users.profile(c.id)
+        answer = answer_message(
+            self.recsys, self.classifier, text, food_words=self.food_words, profile=profile, user_id=c.id, k=self.page_size
+        )
+        kind = answer.message_kind
+        payload = {"text": text[:200], "kind": answer.kind, "by": answer.by}
         if kind.is_support:
             self._record(c.id, EventKind.QUERY, payload=payload)
             return self._support(c, kind), {}
-        if pairing_cue and kind in (MessageKind.SHOPPING, MessageKind.UNCLEAR, MessageKind.SMALL_TALK):
-            answer = self.recsys.pair(text)
-            if answer is not None:
-                self._record(c.id, EventKind.QUERY, payload={**payload, "kind": "pairing", "ingredient": answer.ingredient})
-                return [self._pairing_reply(c, answer)], {}
-            if kind is not MessageKind.SHOPPING:
-                self._record(c.id, EventKind.QUERY, payload={**payload, "kind": "pairing_unknown"})
-                return [Reply(self.t(c.lang, "pair_unknown"))], {}
-        if kind is MessageKind.SHOPPING:
-            return self._recommend(c, text, qid + 1, kinds=None, exclude=(), first=True, payload=payload)
+        if answer.result is not None:
+            return self._cards(c, answer.result, qid + 1, kinds=None, exclude=(), first=True, payload=payload, answer=answer)
+        if answer.parsed.pairing and kind is not MessageKind.SHOPPING:
+            self._record(c.id, EventKind.QUERY, payload={**payload, "kind": "pairing_unknown"})
+            return [Reply(self.t(c.lang, "pair_unknown"))], {}
         self._record(c.id, EventKind.QUERY, payload=payload)
         if kind is MessageKind.GREETING:
             return [Reply(self.t(c.lang, "greeting"))], {}
@@ -416,48 +408,114 @@ class DialogueService:
         payload: dict[str, Any] | None = None,
     ) -> tuple[list[Reply], dict[str, Any]]:
         result = self.recsys.recommend(query, user_id=c.id, k=self.page_size, exclude=exclude, kinds=kinds)
+        return self._cards(c, result, qid, kinds=kinds, exclude=exclude, first=first, payload=payload)
+
+    def _cards(
+        self,
+        c: Customer,
+        result: RecommendResult,
+        qid: int,
+        *,
+        kinds: Collection[ItemKind] | None,
+        exclude: Sequence[str],
+        first: bool,
+        payload: dict[str, Any] | None = None,
+        answer: ShopAnswer | None = None,
+    ) -> tuple[list[Reply], dict[str, Any]]:
         shown = [item.slug for item in result.items]
-        self._record(c.id, EventKind.QUERY, payload={**(payload or {"text": query[:200]}), "shown": shown, "qid": qid})
+        excluded = [e.slug for e in result.excluded]
+        self._record(c.id, EventKind.QUERY, payload={**(payload or {"text": result.query[:200]}), "shown": shown, "qid": qid, "excluded": excluded})
+        constraints = result.constraints
+        left_out = exclusion_line(result.excluded, constraints, c.lang) if first else None
+        save = self._save_offer(c, result)
         if not result.items:
+            if result.message == "nothing_fits":
+                text = "\n".join(p for p in (note("nothing_fits", {}, constraints, c.lang), left_out) if p)
+                return [Reply(escape(text), save.rows if save else keyboards.handoff(self.t, c.lang, "unclear"))], save.update if save else {}
             key = "rec_none" if first else "rec_no_more"
             return [Reply(self.t(c.lang, key), [] if first else keyboards.quick_replies(self.t, c.lang))], {}
-        header = self.t(c.lang, "rec_header" if first else "rec_more_header")
-        if c.lang == "zh" and result.relaxed and result.message:
-            header = escape(result.message)  # e.g. 预算内的选择不多，也给你看看稍贵一点的：
+        if answer is not None and answer.kind == "pairing" and answer.pairing is not None:
+            return [self._pairing_reply(c, answer.pairing, result, left_out, save)], save.update if save else {}
+        header = note(result.message, result.message_params, constraints, c.lang) or self.t(c.lang, "rec_header" if first else "rec_more_header")
+        lines = [escape(header) if header != self.t(c.lang, "rec_header" if first else "rec_more_header") else header]
+        if left_out:
+            lines.append(escape(left_out))
         cards = [
-            card_text(n, item.kind, item.title, item.price_cents, item.reason, item.summary, c.lang)
+            card_text(n, item.kind, item.title, item.price_cents, render_reasons(item.reasons, c.lang), item.summary, c.lang)
             for n, item in enumerate(result.items, 1)
         ]
         refs = [ref for ref in (self._ref(s) for s in shown) if ref is not None]
         rows = keyboards.card_buttons(self.t, c.lang, refs, qid=qid, has_more=result.has_more)
-        text = clip(f"{header}\n\n" + "\n\n".join(cards))
+        if save:
+            rows = save.rows + rows
+        text = clip("\n".join(lines) + "\n\n" + "\n\n".join(cards))
         update = {
-            "q": query,
+            "q": result.query,
             "qid": qid,
             "kinds": sorted(k.value for k in kinds) if kinds else None,
             "shown": [*exclude, *shown][-60:],
+            **(save.update if save else {}),
         }
         return [Reply(text, rows)], update
 
-    def _pairing_reply(self, c: Customer, answer: PairingAnswer) -> Reply:
+    def _pairing_reply(self, c: Customer, answer: PairingAnswer, result: RecommendResult, left_out: str | None, save: _SaveOffer | None) -> Reply:
+        """Partners, recipes and the kit — only what passed the customer's constraints."""
         t, lang = self.t, c.lang
         lines = [t(lang, "pair_header", name=answer.ingredient_name)]
-        for n, p in enumerate(answer.pairings[:6], 1):
-            flag = "" if p.in_season else t(lang, "pair_out_of_season")
-            reason = "；".join(p.reasons[:2]) or "常见搭配"
-            lines.append(t(lang, "pair_line", n=n, name=p.name, flag=flag, reason=reason))
-        if answer.recipes:
+        if left_out:
+            lines.append(escape(left_out))
+        partners = [i for i in result.items if i.kind == ItemKind.INGREDIENT.value]
+        by_slug = {p.slug: p for p in answer.pairings}
+        for n, item in enumerate(partners[:6], 1):
+            p = by_slug.get(item.slug)
+            flag = "" if p is None or p.in_season else t(lang, "pair_out_of_season")
+            lines.append(t(lang, "pair_line", n=n, name=item.title, flag=flag, reason=render_reasons(item.reasons[:2], lang)))
+        allowed = {i.slug for i in result.items}
+        recipes = [r for r in answer.recipes if not r.course or r.course in allowed or not result.constraints]
+        if recipes:
             lines.append("")
             lines.append(t(lang, "pair_recipes"))
-            lines.extend(f"• {escape(str(r))}" for r in answer.recipes[:4])
+            lines.extend(f"• {escape(str(r))}" for r in recipes[:4])
         rows: list[list[Button]] = []
-        kit = answer.kit
-        if kit and (ref := self._ref(kit["slug"])) is not None:
-            price = format_price(kit["price_cents"])
+        kit = next((i for i in result.items if i.kind == ItemKind.KIT.value), None)
+        if kit and (ref := self._ref(kit.slug)) is not None:
+            price = format_price(kit.price_cents)
             lines.append("")
-            lines.append(t(lang, "pair_kit", title=kit["title"], price=price))
+            lines.append(t(lang, "pair_kit", title=kit.title, price=price))
             rows = keyboards.buy_kit(t, lang, ref, price)
+        if save:
+            rows = save.rows + rows
         return Reply(clip("\n".join(lines)), rows)
+
+    def _save_offer(self, c: Customer, result: RecommendResult) -> _SaveOffer | None:
+        """One button that saves the message's allergens/diets to the profile, when it lacks them."""
+        savable = [x for x in result.constraints if x.savable]
+        if not savable:
+            return None
+        labels = "、".join(dict.fromkeys(constraint_label(x, c.lang) for x in savable)) if c.lang == "zh" else ", ".join(
+            dict.fromkeys(constraint_label(x, c.lang) for x in savable))
+        button = Button(self.t(c.lang, "btn_save_constraints", labels=labels[:30]), SaveCB(qid=0).pack())
+        return _SaveOffer([[button]], {"save": [x.to_json() for x in savable]})
+
+    async def save_constraints(self, c: Customer, cb: SaveCB, conv: Conversation) -> Answer:
+        data = await conv.get_data()
+        pending = list(data.get("save") or [])
+        if not pending:
+            return Answer(toast=self.t(c.lang, "stale_button"))
+        saved = await self.run(self._save_constraints, c, pending)
+        await conv.update_data(save=None)
+        return Answer(toast=self.t(c.lang, "constraints_saved", labels=saved))
+
+    def _save_constraints(self, c: Customer, pending: Sequence[Mapping[str, Any]]) -> str:
+        profile = self.users.profile(c.id)
+        for item in pending:
+            if item.get("kind") == "allergen" and item.get("value") in ALLERGENS and item["value"] not in profile.allergens:
+                profile.allergens.append(str(item["value"]))
+            elif item.get("kind") == "diet" and (label := DIET_LABEL.get(str(item.get("value")))) and label not in profile.diet:
+                profile.diet.append(label)
+        self.users.save_profile(c.id, profile)
+        self._record(c.id, EventKind.CLICK, payload={"button": "save_constraints", "n": len(pending)})
+        return "、".join(str(i.get("label")) for i in pending)[:60]
 
     # -- buttons ---------------------------------------------------------------------------
     async def press(self, c: Customer, data: str | None, conv: Conversation) -> Answer:
@@ -478,6 +536,8 @@ class DialogueService:
             return await self.quick(c, cb, conv)
         if isinstance(cb, HandoffCB):
             return Answer(replies=await self.consult(c, cb.reason))
+        if isinstance(cb, SaveCB):
+            return await self.save_constraints(c, cb, conv)
         if isinstance(cb, LangCB):
             _, replies = await self.set_language(c, cb.lang)
             return Answer(replies=replies)

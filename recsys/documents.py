@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from core.domain import LEVEL_ZH, ItemKind
 from core.repos.catalog import CatalogRepository
+from recsys.facts import Contradiction, Facts, combined, contradictions, ingredient_facts
 
 # FAISS ids are store row ids with the item kind in the high digits, so one index can hold
 # every kind while ids stay traceable to their table row.
@@ -33,6 +34,8 @@ class ItemDoc:
     course_slug: str | None = None
     ingredient_names: list[str] = field(default_factory=list)
     summary: str = ""
+    ingredient_slugs: frozenset[str] = frozenset()
+    facts: Facts = field(default_factory=Facts)  # derived from ingredients (recsys.facts), never typed
 
     @property
     def content_hash(self) -> str:
@@ -62,6 +65,8 @@ def build_documents(repo: CatalogRepository) -> list[ItemDoc]:
     def allergens(slugs: list[str]) -> set[str]:
         return {a for s in slugs if s in ingredients for a in ingredients[s]["allergens"]}
 
+    facts = {slug: ingredient_facts(row) for slug, row in ingredients.items()}
+
     docs: list[ItemDoc] = []
     for c in courses:
         used = list(dict.fromkeys(course_ingredients.get(c["slug"], [])))
@@ -78,7 +83,8 @@ def build_documents(repo: CatalogRepository) -> list[ItemDoc]:
                 id=KIND_BASE[ItemKind.COURSE] + c["id"], slug=c["slug"], kind=ItemKind.COURSE, title=c["title"],
                 text=text, keywords=keywords, price_cents=c["price_cents"], cuisine=c["cuisine"],
                 level=c["level"], diet_tags=c["diet_tags"], allergens=allergens(used),
-                ingredient_names=names(used), summary=c["summary"],
+                ingredient_names=names(used), summary=c["summary"], ingredient_slugs=frozenset(used),
+                facts=combined(used, facts, [c["title"], *dishes]),
             )
         )
     for i in ingredients.values():
@@ -91,6 +97,7 @@ def build_documents(repo: CatalogRepository) -> list[ItemDoc]:
                 title=i["name"], text=text, keywords=keywords, price_cents=i["price_cents"],
                 allergens=set(i["allergens"]), season=i["season"], category=i["category"], in_stock=i["stock"] > 0,
                 ingredient_names=[i["name"], *aliases], summary=i["description"],
+                ingredient_slugs=frozenset({i["slug"]}), facts=facts[i["slug"]],
             )
         )
     for k in kits:
@@ -103,10 +110,16 @@ def build_documents(repo: CatalogRepository) -> list[ItemDoc]:
                 text=text, keywords=keywords, price_cents=k["price_cents"], diet_tags=k["diet_tags"],
                 allergens=allergens(used), course_slug=k.get("course"),
                 in_stock=all(ingredients[s]["stock"] > 0 for s in used if s in ingredients),
-                ingredient_names=names(used), summary=k["description"],
+                ingredient_names=names(used), summary=k["description"], ingredient_slugs=frozenset(used),
+                facts=combined(used, facts, [k["title"]]),
             )
         )
     return docs
+
+
+def tag_contradictions(docs: list[ItemDoc]) -> list[Contradiction]:
+    """Courses and kits whose hand-written diet tags their own ingredients contradict."""
+    return contradictions((d.slug, d.diet_tags, d.facts) for d in docs if d.kind != ItemKind.INGREDIENT)
 
 
 def food_words(docs: list[ItemDoc]) -> set[str]:

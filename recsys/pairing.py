@@ -51,6 +51,10 @@ STOCK_PENALTY = 0.5
 STAPLE_FACTOR = 0.5
 NOT_STAPLES = ("洋葱", "青蒜", "蒜薹", "蒜苗")  # vegetables whose names end in a staple's character
 SAME_CATEGORY_FACTOR = 0.7
+# Seasonings and aromatics are answered apart from the main partners ("调味：葱姜蒜"): a home cook
+# asked what goes with 茄子 names 肉末/青椒/土豆, not 生抽.
+SEASONING_CATEGORIES = frozenset({"调味料", "香料"})
+AROMATICS = ("小葱", "大葱", "香葱", "生姜", "大蒜", "香菜", "红葱头")
 # Ingredients most kitchens already hold: they go with everything, so they say little about X.
 STAPLE_NAMES = frozenset(
     "盐 糖 白糖 冰糖 生抽 老抽 酱油 料酒 黄酒 醋 米醋 香醋 陈醋 蚝油 食用油 花生油 菜籽油 "  # noqa: SIM905
@@ -146,6 +150,17 @@ def staple_slugs(
     )
 
 
+def seasoning_slugs(ingredients: Iterable[Mapping[str, Any]], staples: Collection[str]) -> frozenset[str]:
+    """Seasonings, spices, oils, starches and aromatics: what flavours a dish rather than makes it."""
+    out = set(staples)
+    for row in ingredients:
+        name, category = str(row.get("name", "")), str(row.get("category", ""))
+        oil = category == "米面粮油" and name.endswith("油")
+        if category in SEASONING_CATEGORIES or name in AROMATICS or name.endswith("淀粉") or oil:
+            out.add(row["slug"])
+    return frozenset(out)
+
+
 def pairing_score(
     conf_s: float,
     lift_s: float,
@@ -204,6 +219,8 @@ class Pairing:
     in_season: bool
     reasons: list[str] = field(default_factory=list)
     in_stock: bool = True
+    recipes: int = 0  # recipes that use both
+    dishes: list[str] = field(default_factory=list)  # their titles, for the reason shown
 
 
 @dataclass
@@ -231,6 +248,7 @@ class PairingAnswer:
     pairings: list[Pairing]
     recipes: list[RecipeRef]
     kit: dict[str, Any] | None  # slug, title, price_cents, course, items, covers
+    seasonings: list[str] = field(default_factory=list)  # names: 葱姜蒜, 生抽 … apart from the partners
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -245,7 +263,7 @@ class PairingAnswer:
 class PairingModel:
     """Fit once from the catalog and the orders, then answer "X 配什么" from memory (no I/O)."""
 
-    def __init__(self, *, order_weight: float = 0.6, recipe_weight: float = 0.4, prior_baskets: float = 5.0):
+    def __init__(self, *, order_weight: float = 0.35, recipe_weight: float = 0.65, prior_baskets: float = 5.0):
         self.order_weight = order_weight
         self.recipe_weight = recipe_weight
         self.prior_baskets = prior_baskets
@@ -260,6 +278,8 @@ class PairingModel:
         self.df: dict[str, int] = {}
         self.idf: dict[str, float] = {}
         self.staples: frozenset[str] = frozenset()
+        self.seasonings: frozenset[str] = frozenset()
+        self.recipe_cuisine: dict[str, str] = {}
         self.tracks_stock = False
         self._co_index: dict[str, int] = {}
         self._names: list[tuple[str, str]] = []  # (normalised name or alias, slug), longest first
@@ -283,6 +303,8 @@ class PairingModel:
                 self.df[slug] += 1
         self.idf = ingredient_idf(self.recipe_lines)
         self.staples = staple_slugs(self.ingredients.values(), self.recipe_lines)
+        self.seasonings = seasoning_slugs(self.ingredients.values(), self.staples)
+        self.recipe_cuisine = {slug: str(row.get("cuisine") or "") for slug, row in self.recipes.items()}
         self.tracks_stock = any(int(row.get("stock") or 0) > 0 for row in self.ingredients.values())
         self.co = basket_cooccurrence(self._order_baskets(store) if store is not None else [])
         self._co_index = self.co.index()
@@ -335,15 +357,32 @@ class PairingModel:
     def in_stock(self, slug: str) -> bool:
         return not self.tracks_stock or int(self.ingredients.get(slug, {}).get("stock") or 0) > 0
 
-    def pairings_for(self, ingredient_slug: str, *, k: int = 6, month: int | None = None) -> list[Pairing]:
-        """Top-k ingredients that go with `ingredient_slug`, scored by the formula in the module doc."""
+    def recipe_shares(self, anchor: str) -> dict[str, float]:
+        """Share of the anchor's recipes that also use y, averaged over cuisines, so that twenty
+        baking recipes with eggs count as one cuisine's vote, not twenty."""
+        by_cuisine: dict[str, list[list[str]]] = defaultdict(list)
+        for recipe, lines in self.recipe_lines.items():
+            if anchor in lines:
+                by_cuisine[self.recipe_cuisine.get(recipe, "")].append(lines)
+        shares: dict[str, float] = defaultdict(float)
+        for groups in by_cuisine.values():
+            for lines in groups:
+                for slug in set(lines):
+                    shares[slug] += 1.0 / len(groups) / len(by_cuisine)
+        return dict(shares)
+
+    def pairings_for(
+        self, ingredient_slug: str, *, k: int = 6, month: int | None = None, seasonings: bool = False
+    ) -> list[Pairing]:
+        """Top-k main partners of `ingredient_slug` (seasonings only when asked), by the module formula."""
         if ingredient_slug not in self.ingredients:
             raise KeyError(f"unknown ingredient {ingredient_slug!r}; find the slug with resolve('X 配什么')")
         month = month or date.today().month
         bought = self._order_stats(ingredient_slug)
+        shares = self.recipe_shares(ingredient_slug)
         out = []
         for slug, row in self.ingredients.items():
-            if slug == ingredient_slug:
+            if slug == ingredient_slug or (slug in self.seasonings) != seasonings:
                 continue
             n_xy, conf, lift, conf_s, lift_s = bought.get(slug, (0, 0.0, 0.0, 0.0, 0.0))
             cooc = self.cooc.get((ingredient_slug, slug), 0)
@@ -353,7 +392,7 @@ class PairingModel:
             score = pairing_score(
                 conf_s,
                 lift_s,
-                cooc / self.df[ingredient_slug] if cooc else 0.0,
+                shares.get(slug, 0.0),
                 self.idf.get(slug, 1.0),
                 discount=self._discount(ingredient_slug, slug, season_ok, stock_ok),
                 order_weight=self.order_weight,
@@ -362,6 +401,7 @@ class PairingModel:
             support = n_xy / self.co.n_baskets if self.co.n_baskets else 0.0
             pairing = Pairing(slug, row["name"], score, support, conf, lift, season_ok, in_stock=stock_ok)
             pairing.reasons = self._reasons(ingredient_slug, pairing, n_xy, cooc)
+            pairing.recipes, pairing.dishes = cooc, self._dishes(ingredient_slug, slug) if cooc else []
             out.append(pairing)
         out.sort(key=lambda p: (-p.score, -p.lift, p.slug))
         return out[:k]
@@ -396,7 +436,19 @@ class PairingModel:
             stats[self.co.items[j]] = (int(count), conf, conf / (n_y / n), conf_s, conf_s / p_y_smooth)
         return stats
 
+    def _dishes(self, anchor: str, partner: str) -> list[str]:
+        return [
+            self.recipes[r]["title"]
+            for r, lines in self.recipe_lines.items()
+            if anchor in lines and partner in lines and r in self.recipes
+        ]
+
+    def names(self) -> dict[str, str]:
+        """Every ingredient name and alias (normalised) → slug, for the query parser."""
+        return dict(self._names)
+
     def _reasons(self, anchor: str, pairing: Pairing, n_xy: int, cooc: int) -> list[str]:
+        """Chinese reasons for the marketer's `xianke pair` table (customers get reason codes)."""
         x = self.ingredients[anchor]["name"]
         reasons = []
         if n_xy:
@@ -404,11 +456,7 @@ class PairingModel:
                 f"{pairing.confidence:.0%} 买{x}的订单也买了{pairing.name}（提升度 {pairing.lift:.1f}）"
             )
         if cooc:
-            titles = [
-                self.recipes[r]["title"]
-                for r, lines in self.recipe_lines.items()
-                if anchor in lines and pairing.slug in lines and r in self.recipes
-            ]
+            titles = self._dishes(anchor, pairing.slug)
             reasons.append(f"{cooc} 道菜谱一起用：{'、'.join(titles[:2])}")
         if not pairing.in_season:
             months = self.ingredients[pairing.slug].get("season") or []
@@ -430,6 +478,7 @@ class PairingModel:
             pairings=pairings,
             recipes=self._recipes_with(ingredient_slug, pairings)[:n_recipes],
             kit=self._best_kit(ingredient_slug, pairings, month),
+            seasonings=[p.name for p in self.pairings_for(ingredient_slug, k=4, month=month, seasonings=True)],
         )
 
     def _recipes_with(self, anchor: str, pairings: Sequence[Pairing]) -> list[RecipeRef]:

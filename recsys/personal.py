@@ -229,6 +229,10 @@ class Personalizer:
         fitted = {self.items[j] for j in self._weights.getrow(row).indices} if row is not None else set()
         return len(fitted | set(self._live.get(user_id, {})))
 
+    def has_history(self, user_id: int) -> bool:
+        """Whether the user liked or bought anything: only then is "like what you liked" true."""
+        return self._history_size(user_id) > 0
+
     def collaborative(self, user_id: int, disliked: Iterable[str] = ()) -> dict[str, float]:
         """cf_uj ∈ [−1, 1] for every fitted item (0 = no evidence either way)."""
         vector = self.taste_vector(user_id, disliked)

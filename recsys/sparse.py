@@ -21,7 +21,11 @@ class SparseIndex:
 
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (ids, BM25 scores); empty when no query token is in the catalog vocabulary."""
-        tokens = [t for t in self.tokenizer.tokens_with_chars(query) if t in self.vocab]
+        return self.search_tokens(self.tokenizer.tokens_with_chars(query), k)
+
+    def search_tokens(self, query_tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Like `search` for a query already segmented (the parsed query's tokens)."""
+        tokens = [t for t in query_tokens if t in self.vocab]
         if not tokens or len(self.ids) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         # get_scores + argpartition rather than bm25s.retrieve: retrieve starts a thread pool on every

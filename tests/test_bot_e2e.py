@@ -91,8 +91,12 @@ async def test_customer_journey(bot_env: BotEnv) -> None:
         assert page2 is not None and set(item_ids(page2)).isdisjoint(item_ids(again))
 
         # 5. "X 配什么" → pairing with a buy-the-kit button
-        [pairing] = await rb.say(USER, "牛腩配什么")
-        assert "牛腩" in pairing["text"] and "配什么" in pairing["text"]
+        # The profile's peanut allergy is a hard constraint: the 沙茶 hotpot kit is left out, and said so.
+        [brisket] = await rb.say(USER, "牛腩配什么")
+        assert "牛腩" in brisket["text"] and "配什么" in brisket["text"]
+        assert "花生过敏" in brisket["text"] and "排除" in brisket["text"]
+        [pairing] = await rb.say(USER, "番茄配什么")
+        assert "番茄" in pairing["text"] and "配什么" in pairing["text"]
         await rb.press(USER, "买这个食材包")
         kit_offer = api.last_message(USER)
         assert "食材包" in kit_offer["text"] and any("领券" in b["text"] for b in buttons(kit_offer))

@@ -18,7 +18,6 @@ from bot.texts import EN, ZH, check_catalogs
 from core.domain import ItemKind
 from nlp.dialogue import MessageClassifier, MessageKind
 from nlp.text import normalize
-from recsys.intent import detect_intent
 from tests.bot_fixtures import *  # noqa: F403
 from tests.bot_fixtures import BotEnv
 
@@ -61,7 +60,7 @@ def test_classifier_accuracy_on_labelled_set(bot_env: BotEnv, embedder: object) 
     misses = []
     for row in rows:
         text = normalize(row["text"])
-        hint = looks_like_shopping(detect_intent(text), text, bot_env.dialogue.food_words)
+        hint = looks_like_shopping(bot_env.dialogue.recsys.parse(text), bot_env.dialogue.food_words)
         got = classifier.classify(row["text"], looks_like_shopping=hint).kind.value
         hits["all"].append(got == row["label"])
         if row.get("split") == "holdout":

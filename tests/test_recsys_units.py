@@ -15,7 +15,8 @@ from core.store import Store
 from recsys.catalog_io import CatalogImportError, export_csv, export_json, import_catalog
 from recsys.evaluate import ndcg_at, recall_at, reciprocal_rank
 from recsys.fusion import reciprocal_rank_fusion
-from recsys.intent import chinese_number, detect_intent
+from recsys.intent import chinese_number
+from recsys.query import QueryParser
 
 MINI = {
     "courses": [
@@ -45,9 +46,9 @@ def test_rrf_rewards_agreement() -> None:
 
 
 @pytest.mark.parametrize(
-    ("query", "labels", "budget", "diet", "level", "target"),
+    ("query", "labels", "budget", "tastes", "level", "target"),
     [
-        ("牛腩配什么", ["pairing", "ingredient"], None, [], None, "牛腩"),
+        ("牛腩配什么", ["pairing", "ingredient"], None, [], None, "ingredient/beef-brisket"),
         ("100块以内的烘焙课", ["course", "budget"], 10000, [], None, None),
         ("有沒有適合減脂的課", ["course", "diet"], None, ["低脂"], None, None),
         ("零基础能学的川菜", ["course", "level"], None, [], "beginner", None),
@@ -55,13 +56,25 @@ def test_rrf_rewards_agreement() -> None:
         ("预算两百块，想给宝宝做辅食", ["budget", "diet"], 20000, ["儿童"], None, None),
     ],
 )
-def test_intent(query, labels, budget, diet, level, target) -> None:
-    intent = detect_intent(query)
-    assert intent.labels == labels
-    assert intent.budget_cents == budget
-    assert intent.diet == diet
-    assert intent.level == level
-    assert intent.pairing_target == target
+def test_parsed_query(query, labels, budget, tastes, level, target) -> None:
+    q = QueryParser({"牛腩": "ingredient/beef-brisket"}).parse(query)
+    assert q.labels == labels
+    assert q.budget_cents == budget
+    assert q.tastes == tastes
+    assert q.level == level
+    assert q.pairing_target == target
+
+
+def test_parsed_constraints_with_negation_and_family() -> None:
+    parser = QueryParser({"香菜": "ingredient/cilantro", "鸡翅": "ingredient/chicken-wings"})
+    kid = parser.parse("孩子花生过敏 想学几道他能吃的菜").constraints
+    assert [(c.key, c.who) for c in kid] == [("allergen:花生", "孩子")]
+    assert {c.key for c in parser.parse("花生芝麻都过敏").constraints} == {"allergen:花生", "allergen:芝麻"}
+    assert {c.key for c in parser.parse("allergic to shellfish, seafood course").constraints} == {"allergen:贝类"}
+    assert any(c.key == "avoid:ingredient/cilantro" for c in parser.parse("不要香菜").constraints)
+    assert parser.parse("鸡翅除了可乐鸡翅还能怎么做").constraints == []  # "besides", not a constraint
+    assert parser.parse("吃辣").constraints == [] and parser.parse("不吃辣").constraints[0].value == "no_spicy"
+    assert parser.parse("预算300以内 想学年夜饭 课加食材一起").budget_scope == "bundle"
 
 
 def test_chinese_numbers() -> None:

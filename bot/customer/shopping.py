@@ -6,7 +6,7 @@ from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.callbacks import CardCB, MoreCB, QuickCB
+from bot.callbacks import CardCB, MoreCB, QuickCB, SaveCB
 from bot.customer.send import answer_press, reply_to
 from bot.dialogue import Customer, DialogueService
 
@@ -36,10 +36,18 @@ async def on_quick(
     await answer_press(query, bot, await dialogue.quick(customer, callback_data, state))
 
 
+async def on_save(
+    query: CallbackQuery, callback_data: SaveCB, bot: Bot, dialogue: DialogueService, customer: Customer,
+    state: FSMContext,
+) -> None:
+    await answer_press(query, bot, await dialogue.save_constraints(customer, callback_data, state))
+
+
 def get_router() -> Router:
     router = Router(name="customer.shopping")
     router.message.register(on_text, F.text, ~F.text.startswith("/"))
     router.callback_query.register(on_card, CardCB.filter())
     router.callback_query.register(on_more, MoreCB.filter())
     router.callback_query.register(on_quick, QuickCB.filter())
+    router.callback_query.register(on_save, SaveCB.filter())
     return router

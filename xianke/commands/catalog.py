@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from core.repos import CatalogRepository
 from recsys.catalog_io import CatalogImportError, export_csv, export_json, import_catalog, shipped_catalog_dir
+from recsys.documents import build_documents, tag_contradictions
 from xianke.context import console, fail, get_app
 
 app = typer.Typer(help="Catalog: import/export courses, ingredients, recipes and kits (JSON or CSV).", no_args_is_help=True)
@@ -27,6 +28,8 @@ def import_cmd(
             console.print(f"[red]✗[/red] {escape(str(problem))}")
         raise fail(f"{len(exc.problems)} bad row(s); nothing was imported") from None
     console.print("imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for contradiction in tag_contradictions(build_documents(repo))[:30]:  # hand tags vs derived facts
+        console.print(f"[yellow]![/yellow] {contradiction}")
 
 
 @app.command("export")

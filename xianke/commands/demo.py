@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from bot.reasons import note, render_reasons
 from core.domain import format_price
 from core.repos import CatalogRepository
 from nlp import encoder_build
@@ -45,11 +46,11 @@ def demo(
     console.rule("3. 混合检索推荐 / hybrid recommendations (FAISS + BM25 + RRF)")
     for query in DEMO_QUERIES:
         result = service.recommend(query, k=4)
-        table = Table(title=f"问：{query}", caption=result.message or f"意图：{' / '.join(result.intent.labels) if result.intent else '-'}")
+        table = Table(title=f"问：{query}", caption=note(result.message, result.message_params, result.constraints, "zh") or f"意图：{' / '.join(result.parsed.labels) if result.parsed else '-'}")
         for column in ("#", "类型", "标题", "价格", "为什么推荐"):
             table.add_column(column)
         for rank, item in enumerate(result.items, 1):
-            table.add_row(str(rank), item.kind, item.title, format_price(item.price_cents), item.reason)
+            table.add_row(str(rank), item.kind, item.title, format_price(item.price_cents), render_reasons(item.reasons, "zh"))
         console.print(table)
 
     console.rule("4. 食材搭配 / pairings mined from orders and recipes")

@@ -9,9 +9,9 @@ writes everything in one transaction.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +22,9 @@ import numpy as np
 from core.logging import log_event
 from core.store import Store, dumps
 from nlp.embedder import Embedder
-from nlp.text import Tokenizer, default_tokenizer
+from nlp.topic_labels import CTfidf, TopicLabeler, keyword_label
+
+__all__ = ["CTfidf", "TopicLabeler", "TopicModel", "keyword_label", "refresh_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -183,59 +185,6 @@ class SilhouetteKMeans:
         return best[1] if best is not None else np.zeros(n, dtype=np.int64)
 
 
-# Review filler that the general stopword list keeps but that never names a topic.
-REVIEW_STOPWORDS = frozenset(
-    (  # noqa: SIM905 - a word list reads better as one string
-        "这次 下次 上次 每次 一次 这个 那个 真的 感觉 觉得 东西 今天 昨天 明天 时候 现在 一颗 一个 两个 一直 "
-        "特别 还会 而且 不过 其实 直接 确实 简直 实在 以后 之前 之后 大家 自己 一定 只会 终于 出来 知道"
-    ).split()
-)
-
-
-class CTfidf:
-    """Class-based TF-IDF (BERTopic): a word scores high when frequent in one topic and rare overall."""
-
-    def __init__(
-        self,
-        tokenizer: Tokenizer | None = None,
-        *,
-        min_len: int = 2,
-        top_n: int = 10,
-        extra_stopwords: frozenset[str] = REVIEW_STOPWORDS,
-    ):
-        self.tokenizer = tokenizer or default_tokenizer()
-        self.min_len = min_len
-        self.top_n = top_n
-        self.extra_stopwords = extra_stopwords
-
-    def tokens(self, text: str) -> list[str]:
-        return [
-            t
-            for t in self.tokenizer.tokens(text)
-            if len(t) >= self.min_len and not t.isdigit() and t not in self.extra_stopwords
-        ]
-
-    def keywords(self, docs_per_topic: Sequence[Sequence[str]]) -> list[list[tuple[str, float]]]:
-        counts = [Counter(tok for doc in docs for tok in self.tokens(doc)) for docs in docs_per_topic]
-        overall: Counter[str] = Counter()
-        for c in counts:
-            overall.update(c)
-        if not overall:
-            return [[] for _ in counts]
-        avg_words = sum(overall.values()) / len(counts)
-        out = []
-        for c in counts:
-            total = sum(c.values()) or 1
-            scored = [(w, (n / total) * math.log(1 + avg_words / overall[w])) for w, n in c.items()]
-            scored.sort(key=lambda item: (-item[1], item[0]))
-            out.append([(w, round(s, 4)) for w, s in scored[: self.top_n]])
-        return out
-
-
-def keyword_label(keywords: Sequence[str], n: int = 3) -> str:
-    return "·".join(keywords[:n]) or "（未命名）"
-
-
 # -- the model -------------------------------------------------------------------------
 
 
@@ -261,14 +210,14 @@ class TopicModel:
         reducer: Reducer | None = None,
         clusterer: Clusterer | None = None,
         keywords: CTfidf | None = None,
-        labeler: Callable[[Sequence[str]], str] = keyword_label,
+        labeler: Callable[[Sequence[str]], str] | None = None,
         min_topic_size: int = 3,
         n_examples: int = 3,
     ):
         self.reducer = reducer if reducer is not None else CenterNormalize()
         self.clusterer = clusterer if clusterer is not None else SilhouetteKMeans()
         self.keywords = keywords if keywords is not None else CTfidf()
-        self.labeler = labeler
+        self.labeler = labeler if labeler is not None else TopicLabeler()
         self.min_topic_size = min_topic_size
         self.n_examples = n_examples
 
@@ -372,13 +321,19 @@ def refresh_topics(
     min_emerging_size: int = 3,
     progress: Progress = _no_progress,
     now: datetime | None = None,
+    ignore_words: Sequence[str] | None = None,
 ) -> TopicRefreshReport:
     """Re-cluster recent posts; reuse topic ids whose centroid matches (centred cosine ≥ `match_threshold`).
+
+    Campaign keywords (or `ignore_words`) never label a topic: every mention carries them, so they
+    say nothing about what a cluster discusses.
 
     A topic is flagged emerging when a previous run exists and it is either new (no match) with at
     least `min_emerging_size` posts, or its share of posts grew by `growth_factor` since that run.
     """
-    model = model or TopicModel()
+    if model is None:
+        ignore = campaign_keywords(store) if ignore_words is None else list(ignore_words)
+        model = TopicModel(keywords=CTfidf(ignore=ignore))
     progress("embed", 0, None)
     embed_missing_posts(store, embedder, progress=progress)
     now = now or datetime.now(UTC)
@@ -474,6 +429,19 @@ def refresh_topics(
     report.topic_ids = topic_ids
     log_event(log, "topics refreshed", run_id=run_id, **report.counts())
     return report
+
+
+def campaign_keywords(store: Store) -> list[str]:
+    """Every campaign's tracked keywords (JSON lists in campaigns.keywords)."""
+    out: list[str] = []
+    for row in store.query("SELECT keywords FROM campaigns"):
+        try:
+            words = json.loads(row["keywords"] or "[]")
+        except ValueError:
+            continue
+        if isinstance(words, list):
+            out.extend(w for w in words if isinstance(w, str) and w.strip())
+    return out
 
 
 def _utc(moment: datetime) -> str:

@@ -54,32 +54,49 @@ def decode_vectors(blobs: Sequence[bytes]) -> np.ndarray:
     return matrix / np.maximum(norms, 1e-12)
 
 
-def post_vectors(
-    store: Store, embedder: Embedder, rows: Sequence[dict[str, Any]], *, progress: bool = False
-) -> np.ndarray:
-    """Vectors for post rows (id, text_norm, embedding, embedding_model); missing or stale ones are
-    computed with `embed_queries` and stored, inside the caller's transaction if there is one."""
+def compute_post_vectors(embedder: Embedder, rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, list[int]]:
+    """Vectors for post rows (id, text_norm, embedding, embedding_model) and the row indexes that were
+    missing or stale and so were encoded now (one `embed_queries` call). Pure: writes nothing, so
+    callers keep model inference out of their write transactions."""
     fingerprint = embedder.fingerprint
+    if not rows:
+        return np.zeros((0, embedder.dim), dtype=np.float32), []
     stale = [
         i for i, r in enumerate(rows) if r.get("embedding") is None or r.get("embedding_model") != fingerprint
     ]
-    out: list[np.ndarray | None] = [None] * len(rows)
+    stale_set = set(stale)
+    kept = [i for i in range(len(rows)) if i not in stale_set]
+    fresh = embedder.embed_queries([rows[i]["text_norm"] for i in stale], cache=False) if stale else None
+    stored = decode_vectors([rows[i]["embedding"] for i in kept]) if kept else None
+    dim = (fresh if fresh is not None else stored).shape[1]  # type: ignore[union-attr]
+    out = np.empty((len(rows), dim), dtype=np.float32)
+    if fresh is not None:
+        out[stale] = fresh
+    if stored is not None:
+        out[kept] = stored
+    return out, stale
+
+
+def store_post_vectors(
+    db: Store, rows: Sequence[dict[str, Any]], vectors: np.ndarray, stale: Sequence[int], fingerprint: str
+) -> None:
+    """Write the freshly computed rows of `vectors` (inside the caller's transaction)."""
     if stale:
-        fresh = embedder.embed_queries([rows[i]["text_norm"] for i in stale], cache=False, progress=progress)
+        db.conn.executemany(
+            "UPDATE posts SET embedding = ?, embedding_model = ? WHERE id = ?",
+            [(encode_vector(vectors[i]), fingerprint, rows[i]["id"]) for i in stale],
+        )
+
+
+def post_vectors(
+    store: Store, embedder: Embedder, rows: Sequence[dict[str, Any]], *, progress: bool = False
+) -> np.ndarray:
+    """Vectors for post rows; missing or stale ones are computed and stored in one short transaction."""
+    vectors, stale = compute_post_vectors(embedder, rows)
+    if stale:
         with store.transaction() as db:
-            db.conn.executemany(
-                "UPDATE posts SET embedding = ?, embedding_model = ? WHERE id = ?",
-                [(encode_vector(fresh[j]), fingerprint, rows[i]["id"]) for j, i in enumerate(stale)],
-            )
-        for j, i in enumerate(stale):
-            out[i] = fresh[j]
-    kept = [i for i in range(len(rows)) if out[i] is None]
-    if kept:
-        for i, vector in zip(kept, decode_vectors([rows[i]["embedding"] for i in kept]), strict=True):
-            out[i] = vector
-    if not rows:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
-    return np.stack(out).astype(np.float32)  # type: ignore[arg-type]
+            store_post_vectors(db, rows, vectors, stale, embedder.fingerprint)
+    return vectors
 
 
 def embed_missing_posts(

@@ -1,8 +1,11 @@
 """Analysis of new posts (vector once → sentiment → aspects) and the topic refresh job.
 
-Each post is embedded once; the stored vector is handed to the sentiment model (which reuses it
-instead of encoding again) and later to topic clustering. Posts are processed in batches, each batch
-written in one transaction, so a crash loses at most one batch of work and never leaves half a post.
+Each post is embedded once; the vector is handed to the sentiment model (which reuses it instead of
+encoding again), to the aspect model (clauses are read with their post's vector, not re-encoded) and
+later to topic clustering. Posts are processed in batches of `batch` (256: one encoder call long
+enough to sort by length and fill the batches): read, infer with no transaction open, then write
+vectors and results in one short transaction, so a crash loses at most one batch of work, never
+leaves half a post, and no reader or writer waits on the encoder.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import numpy as np
 
 from core.logging import log_event
 from core.store import Store, dumps
-from listening.topic_refresh import post_vectors
+from listening.topic_refresh import store_post_vectors
 from nlp.embedder import Embedder
+from nlp.topics import compute_post_vectors
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +57,38 @@ def aspect_json(mentions: Sequence[Any]) -> str:
 
 
 def default_aspects(sentiment: Any) -> AspectFn | None:
-    """nlp.aspects.extract_aspects bound to the sentiment model, or None when that module is absent."""
+    """nlp.aspects.extract_aspects bound to the sentiment model, or None when that module is absent.
+    The returned function also takes the posts' vectors (`uses_embeddings`)."""
     try:
         from nlp.aspects import extract_aspects
     except ImportError:
         log_event(log, "nlp.aspects not available; aspects skipped", logging.WARNING)
         return None
-    return lambda texts: extract_aspects(texts, sentiment)
+
+    def aspects(texts: list[str], embeddings: np.ndarray | None = None) -> list[list[Any]]:
+        return extract_aspects(texts, sentiment, embeddings=embeddings, normalized=True)
+
+    aspects.uses_embeddings = True  # type: ignore[attr-defined]
+    return aspects
+
+
+def _infer(
+    sentiment: SentimentPredictor, aspects: AspectFn | None, texts: list[str], vectors: np.ndarray
+) -> tuple[list[Any], list[list[Any]]]:
+    """Sentiment and aspects of one batch; texts are the stored text_norm (already normalised)."""
+    if getattr(sentiment, "takes_normalized", False):
+        results = sentiment.predict(texts, embeddings=vectors, normalized=True)  # type: ignore[call-arg]
+    else:
+        results = sentiment.predict(texts, embeddings=vectors)
+    if aspects is None:
+        mentions: list[list[Any]] = [[] for _ in texts]
+    elif getattr(aspects, "uses_embeddings", False):
+        mentions = aspects(texts, vectors)  # type: ignore[call-arg]
+    else:
+        mentions = aspects(texts)
+    if len(results) != len(texts) or len(mentions) != len(texts):
+        raise RuntimeError("sentiment/aspect models returned a different number of results than texts")
+    return results, mentions
 
 
 def analyze_new_posts(
@@ -68,7 +97,7 @@ def analyze_new_posts(
     sentiment: SentimentPredictor,
     *,
     aspects: AspectFn | None = None,
-    batch: int = 64,
+    batch: int = 256,
     limit: int | None = None,
     progress: Progress = _no_progress,
 ) -> dict[str, int]:
@@ -88,18 +117,12 @@ def analyze_new_posts(
         if not rows:
             break
         texts = [row["text_norm"] for row in rows]
-        counts["embedded"] += sum(
-            1 for r in rows if r["embedding"] is None or r["embedding_model"] != embedder.fingerprint
-        )
+        # Inference first, with no transaction open: the write lock is held only for the writes.
+        vectors, stale = compute_post_vectors(embedder, rows)
+        results, mentions = _infer(sentiment, aspects, texts, vectors)
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         with store.transaction() as db:
-            vectors = post_vectors(store, embedder, rows)
-            results = sentiment.predict(texts, embeddings=vectors)
-            mentions = aspects(texts) if aspects is not None else [[] for _ in texts]
-            if len(results) != len(rows) or len(mentions) != len(rows):
-                raise RuntimeError(
-                    "sentiment/aspect models returned a different number of results than texts"
-                )
-            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            store_post_vectors(db, rows, vectors, stale, embedder.fingerprint)
             db.conn.executemany(
                 "UPDATE posts SET sentiment = ?, sentiment_score = ?, aspects = ?, analyzed_at = ? WHERE id = ?",
                 [
@@ -107,6 +130,7 @@ def analyze_new_posts(
                     for row, result, found in zip(rows, results, mentions, strict=True)
                 ],
             )
+        counts["embedded"] += len(stale)
         for result, found in zip(results, mentions, strict=True):
             counts[result.label] = counts.get(result.label, 0) + 1
             counts["aspects"] += len(found)

@@ -4,6 +4,7 @@ recent posts with nlp.topics.TopicModel and keeps topic ids stable across runs."
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,15 @@ from core.clock import utc_text
 from core.logging import log_event
 from core.store import Store, dumps
 from nlp.embedder import Embedder
-from nlp.topics import Progress, TopicModel, decode_vectors, encode_vector, match_centroids
+from nlp.topic_labels import CTfidf
+from nlp.topics import (
+    Progress,
+    TopicModel,
+    compute_post_vectors,
+    decode_vectors,
+    encode_vector,
+    match_centroids,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,32 +34,27 @@ def _no_progress(stage: str, done: int, total: int | None) -> None:
     return None
 
 
+def store_post_vectors(
+    db: Store, rows: Sequence[dict[str, Any]], vectors: np.ndarray, stale: Sequence[int], fingerprint: str
+) -> None:
+    """Write the freshly computed rows of `vectors` (inside the caller's transaction)."""
+    if stale:
+        db.conn.executemany(
+            "UPDATE posts SET embedding = ?, embedding_model = ? WHERE id = ?",
+            [(encode_vector(vectors[i]), fingerprint, rows[i]["id"]) for i in stale],
+        )
+
+
 def post_vectors(
     store: Store, embedder: Embedder, rows: Sequence[dict[str, Any]], *, progress: bool = False
 ) -> np.ndarray:
-    """Vectors for post rows (id, text_norm, embedding, embedding_model); missing or stale ones are
-    computed with `embed_queries` and stored, inside the caller's transaction if there is one."""
-    fingerprint = embedder.fingerprint
-    stale = [
-        i for i, r in enumerate(rows) if r.get("embedding") is None or r.get("embedding_model") != fingerprint
-    ]
-    out: list[np.ndarray | None] = [None] * len(rows)
+    """Vectors for post rows; missing or stale ones are computed (no transaction open) and then stored
+    in one short transaction."""
+    vectors, stale = compute_post_vectors(embedder, rows)
     if stale:
-        fresh = embedder.embed_queries([rows[i]["text_norm"] for i in stale], cache=False, progress=progress)
         with store.transaction() as db:
-            db.conn.executemany(
-                "UPDATE posts SET embedding = ?, embedding_model = ? WHERE id = ?",
-                [(encode_vector(fresh[j]), fingerprint, rows[i]["id"]) for j, i in enumerate(stale)],
-            )
-        for j, i in enumerate(stale):
-            out[i] = fresh[j]
-    kept = [i for i in range(len(rows)) if out[i] is None]
-    if kept:
-        for i, vector in zip(kept, decode_vectors([rows[i]["embedding"] for i in kept]), strict=True):
-            out[i] = vector
-    if not rows:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
-    return np.stack(out).astype(np.float32)  # type: ignore[arg-type]
+            store_post_vectors(db, rows, vectors, stale, embedder.fingerprint)
+    return vectors
 
 
 def embed_missing_posts(
@@ -109,13 +113,17 @@ def refresh_topics(
     min_emerging_size: int = 3,
     progress: Progress = _no_progress,
     now: datetime | None = None,
+    ignore_words: Sequence[str] | None = None,
 ) -> TopicRefreshReport:
     """Re-cluster recent posts; reuse topic ids whose centroid matches (centred cosine ≥ `match_threshold`).
 
     A topic is flagged emerging when a previous run exists and it is either new (no match) with at
     least `min_emerging_size` posts, or its share of posts grew by `growth_factor` since that run.
     """
-    model = model or TopicModel()
+    if model is None:
+        # Campaign keywords never label a topic: every mention carries them, so they say nothing.
+        ignore = campaign_keywords(store) if ignore_words is None else list(ignore_words)
+        model = TopicModel(keywords=CTfidf(ignore=ignore))
     progress("embed", 0, None)
     embed_missing_posts(store, embedder, progress=progress)
     now = now or datetime.now(UTC)
@@ -211,3 +219,16 @@ def refresh_topics(
     report.topic_ids = topic_ids
     log_event(log, "topics refreshed", run_id=run_id, **report.counts())
     return report
+
+
+def campaign_keywords(store: Store) -> list[str]:
+    """Every campaign's tracked keywords (JSON lists in campaigns.keywords)."""
+    out: list[str] = []
+    for row in store.query("SELECT keywords FROM campaigns"):
+        try:
+            words = json.loads(row["keywords"] or "[]")
+        except ValueError:
+            continue
+        if isinstance(words, list):
+            out.extend(w for w in words if isinstance(w, str) and w.strip())
+    return out

@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
-from nlp.text import Tokenizer, normalize
+import jieba
+import numpy as np
+
+from nlp.text import normalize
 
 if TYPE_CHECKING:
     from nlp.sentiment import SentimentModel
@@ -65,6 +69,14 @@ class Lexicon:
         return cls(aspects, opinions, tuple(normalize(w) for w in data["negators"]))
 
     @cached_property
+    def longest_cue(self) -> int:
+        return max(map(len, self.cues), default=0)
+
+    @cached_property
+    def longest_opinion(self) -> int:
+        return max(map(len, self.opinions), default=0)
+
+    @cached_property
     def cues(self) -> dict[str, set[str]]:
         """Cue word → the aspects it signals."""
         out: dict[str, set[str]] = {}
@@ -80,30 +92,47 @@ def default_lexicon() -> Lexicon:
     return Lexicon.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
+_JIEBA_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def _tokenizer() -> Tokenizer:
-    return Tokenizer(keep_stopwords=True)  # negators and degree words are stopwords there
+def _jieba() -> jieba.Tokenizer:
+    # Its own dictionary (no food words from other modules), no stopword filter: negators and
+    # degree words matter here. Input is normalised by the caller.
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
 
 
 # -- clauses ---------------------------------------------------------------------------------
 
 
 class Clause:
-    """A clause with its jieba token spans, so one-character words can be checked against tokens."""
+    """A clause with its jieba token spans, so one-character words can be checked against tokens.
+
+    The text is already normalised; it is segmented only when a one-character word needs checking
+    (most clauses never do), which keeps aspect extraction cheap next to the encoder."""
 
     def __init__(self, text: str):
         self.text = text
-        tokens = _tokenizer().tokens(text)
-        lowered = text.lower()
-        self._token_at: dict[int, str] = {}
+
+    @cached_property
+    def _token_at(self) -> dict[int, str]:
+        lowered = self.text.lower()
+        with _JIEBA_LOCK:
+            pieces = _jieba().lcut(lowered, HMM=True)
+        token_at: dict[int, str] = {}
         cursor = 0
-        for token in tokens:  # tokens come in order; punctuation between them was dropped
+        for token in (p.strip() for p in pieces):
+            if not token:
+                continue
             start = lowered.find(token, cursor)
             if start < 0:
                 continue
             for i in range(start, start + len(token)):
-                self._token_at[i] = token
+                token_at[i] = token
             cursor = start + len(token)
+        return token_at
 
     def whole_char(self, i: int) -> bool:
         """Character i stands alone: its own token, or with one degree word or particle (太咸, 坏的)."""
@@ -112,10 +141,14 @@ class Clause:
             return True
         return len(token) == 2 and token.replace(self.text[i], "", 1) in _CHAR_COMPANIONS
 
-    def find(self, words: Iterable[str] | dict[str, Any]) -> list[tuple[int, int, str]]:
-        """Leftmost-longest, non-overlapping occurrences (start, end, word) of `words`."""
+    def find(
+        self, words: Iterable[str] | dict[str, Any], longest: int | None = None
+    ) -> list[tuple[int, int, str]]:
+        """Leftmost-longest, non-overlapping occurrences (start, end, word) of `words`
+        (`longest`: the longest word's length, when the caller already knows it)."""
         vocabulary = words if isinstance(words, dict | set | frozenset) else set(words)
-        longest = max(map(len, vocabulary), default=0)
+        if longest is None:
+            longest = max(map(len, vocabulary), default=0)
         found, i, n = [], 0, len(self.text)
         while i < n:
             for size in range(min(longest, n - i), 0, -1):
@@ -157,7 +190,7 @@ def split_clauses(text: str, lexicon: Lexicon | None = None) -> list[str]:
 
 def find_aspects(clause: Clause, lexicon: Lexicon | None = None) -> list[str]:
     lexicon = lexicon or default_lexicon()
-    hits = {aspect for _, _, word in clause.find(lexicon.cues) for aspect in lexicon.cues[word]}
+    hits = {aspect for _, _, word in clause.find(lexicon.cues, lexicon.longest_cue) for aspect in lexicon.cues[word]}
     return [aspect for aspect in lexicon.aspects if aspect in hits]
 
 
@@ -166,7 +199,7 @@ def lexicon_polarities(clause: Clause, lexicon: Lexicon | None = None) -> list[i
     (不太新鲜, 没有一个坏的, 一点也不好吃) but after the previous opinion word."""
     lexicon = lexicon or default_lexicon()
     out, previous_end = [], 0
-    for start, end, word in clause.find(lexicon.opinions):
+    for start, end, word in clause.find(lexicon.opinions, lexicon.longest_opinion):
         window = clause.text[max(previous_end, start - _NEGATION_WINDOW) : start]
         negated = any(negator in window for negator in lexicon.negators)
         out.append(-lexicon.opinions[word] if negated else lexicon.opinions[word])
@@ -187,17 +220,22 @@ def extract_aspects(
     *,
     method: Method = "hybrid",
     lexicon: Lexicon | None = None,
+    embeddings: np.ndarray | None = None,
+    normalized: bool = False,
 ) -> list[list[AspectMention]]:
     """Aspect mentions per text, in clause order (one per aspect and clause).
 
     method: "hybrid" (lexicon; the model only for clauses without opinion words), "lexicon", or
     "model" (the model labels every aspect clause). Without a model, "hybrid" and "model" fall back
-    to the lexicon and say neutral where it finds nothing.
+    to the lexicon and say neutral where it finds nothing. `embeddings` (the posts' vectors, one row
+    per text): the model reads each clause's words with its post's vector instead of encoding the
+    clause again, so aspects add no encoder pass. `normalized`: texts are already `normalize`d.
     """
     lexicon = lexicon or default_lexicon()
     found: list[list[tuple[str, list[str], int]]] = []  # per text: (clause, aspects, lexicon score)
     for text in texts:
-        clauses = split_clauses(normalize(text) if isinstance(text, str) else "", lexicon)
+        text = text if isinstance(text, str) else ""
+        clauses = split_clauses(text if normalized else normalize(text), lexicon)
         rows = []
         for text_clause in clauses:
             clause = Clause(text_clause)
@@ -205,7 +243,7 @@ def extract_aspects(
             if aspects:
                 rows.append((text_clause, aspects, sum(lexicon_polarities(clause, lexicon))))
         found.append(rows)
-    model_labels = _model_labels(found, model, method)
+    model_labels = _model_labels(found, model, method, embeddings)
     return [_mentions(rows, model_labels) for rows in found]
 
 
@@ -222,28 +260,43 @@ def _mentions(rows: list[tuple[str, list[str], int]], model_labels: dict[str, st
 
 
 def _model_labels(
-    found: Iterable[list[tuple[str, list[str], int]]], model: SentimentModel | None, method: Method
+    found: Sequence[list[tuple[str, list[str], int]]],
+    model: SentimentModel | None,
+    method: Method,
+    embeddings: np.ndarray | None = None,
 ) -> dict[str, str]:
     """One batched model call for the clauses the method hands to the model."""
     if model is None or method == "lexicon":
         return {}
-    wanted = {clause for rows in found for clause, _, score in rows if method == "model" or score == 0}
-    clauses = sorted(wanted)
+    parent: dict[str, int] = {}  # clause → the first post it came from
+    for post, rows in enumerate(found):
+        for clause, _, score in rows:
+            if method == "model" or score == 0:
+                parent.setdefault(clause, post)
+    clauses = sorted(parent)
     if not clauses:
         return {}
-    return {clause: result.label for clause, result in zip(clauses, model.predict(clauses), strict=True)}
+    vectors = None
+    if embeddings is not None and getattr(model, "uses_embeddings", False):
+        vectors = np.asarray(embeddings)[[parent[c] for c in clauses]]
+    results = model.predict(clauses, embeddings=vectors)
+    return {clause: result.label for clause, result in zip(clauses, results, strict=True)}
 
 
 # -- evaluation on a labelled set ------------------------------------------------------------
 
 
 def evaluate_aspects(
-    labelled: Sequence[dict[str, Any]], model: SentimentModel | None = None, method: Method = "hybrid"
+    labelled: Sequence[dict[str, Any]],
+    model: SentimentModel | None = None,
+    method: Method = "hybrid",
+    embeddings: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Micro precision/recall/F1 of aspects and of (aspect, polarity) pairs per sentence, and the
     polarity accuracy over gold aspects that were found. Items: {"text": …, "aspects": [{"aspect",
-    "polarity"}, …]}."""
-    predicted = extract_aspects([item["text"] for item in labelled], model, method=method)
+    "polarity"}, …]}. `embeddings`: the sentences' vectors, as the pipeline passes them."""
+    texts = [item["text"] for item in labelled]
+    predicted = extract_aspects(texts, model, method=method, embeddings=embeddings)
     counts = {"aspect": [0, 0, 0], "pair": [0, 0, 0]}  # true positives, predicted, gold
     polar_right = polar_total = 0
     for item, mentions in zip(labelled, predicted, strict=True):

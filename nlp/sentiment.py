@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,12 +27,13 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
+import jieba
 import numpy as np
 from scipy import sparse
 
 from core.logging import log_event
 from core.settings import EMBEDDED_SENTIMENT
-from nlp.text import Tokenizer, normalize
+from nlp.text import normalize
 
 if TYPE_CHECKING:
     from nlp.embedder import Embedder
@@ -115,23 +117,47 @@ def _clean_texts(texts: Sequence[str]) -> list[str]:
     return [normalize(t) if isinstance(t, str) else "" for t in texts]
 
 
+# -- long posts: head + tail -------------------------------------------------------------------
+
+HEAD_CHARS = 96
+TAIL_CHARS = 64
+
+
+def head_tail(text: str, head: int = HEAD_CHARS, tail: int = TAIL_CHARS) -> str:
+    """A long post's opening and its ending, where reviews put their verdicts; the middle is
+    usually narrative. Short texts come back unchanged."""
+    if len(text) <= head + tail:
+        return text
+    return text[:head] + "…" + text[-tail:]
+
+
 # -- lexical features ------------------------------------------------------------------------
 
 _SPACES = re.compile(r"\s+")
 CHAR_NGRAMS = (1, 3)
 
 
+_JIEBA_LOCK = threading.Lock()
+_TOKEN_OK = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
+
+
 @lru_cache(maxsize=1)
-def _sentiment_tokenizer() -> Tokenizer:
+def _sentiment_jieba() -> jieba.Tokenizer:
     # Stopwords stay: the shared list drops 不/没有/很/但是, which carry most of the sentiment.
     # No extra dictionary words either, so features do not shift when other modules add food terms.
-    return Tokenizer(keep_stopwords=True)
+    # (The same segmentation as nlp.text.Tokenizer(keep_stopwords=True), minus its second normalise.)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
 
 
-def lexical_terms(text: str) -> list[str]:
-    """Feature names of one text: w:<word>, b:<word>_<word>, c:<1–3 characters> (spaces removed)."""
-    text = normalize(text).lower()
-    words = _sentiment_tokenizer().tokens(text)
+def lexical_terms(text: str, *, normalized: bool = False) -> list[str]:
+    """Feature names of one text: w:<word>, b:<word>_<word>, c:<1–3 characters> (spaces removed).
+    `normalized`: the text already went through `normalize` (the pipeline's text_norm)."""
+    text = (text if normalized else normalize(text)).lower()
+    with _JIEBA_LOCK:
+        pieces = _sentiment_jieba().lcut(text, HMM=True)
+    words = [p for p in (p.strip() for p in pieces) if p and _TOKEN_OK.search(p)]
     terms = ["w:" + w for w in words]
     terms += ["b:" + a + "_" + b for a, b in pairwise(words)]
     chars = _SPACES.sub("", text)
@@ -180,8 +206,8 @@ class LexicalFeatures:
         shape = (len(docs), len(self.vocabulary))
         return sparse.csr_matrix((np.asarray(values, np.float32), indices, indptr), shape=shape)
 
-    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return self.transform_terms([lexical_terms(t) for t in texts])
+    def transform(self, texts: Sequence[str], *, normalized: bool = False) -> sparse.csr_matrix:
+        return self.transform_terms([lexical_terms(t, normalized=normalized) for t in texts])
 
 
 # -- the embedded model ----------------------------------------------------------------------
@@ -200,6 +226,7 @@ class EmbeddedSentiment:
 
     name = "embedded"
     uses_embeddings = True  # evaluate_sentiment / the pipeline embed once and pass the rows in
+    takes_normalized = True  # predict(..., normalized=True) skips a second normalise of text_norm
 
     def __init__(
         self,
@@ -211,7 +238,11 @@ class EmbeddedSentiment:
         *,
         band: NeutralBand = NeutralBand(),
         encoder: str | None = None,
+        temperature: float = 1.0,
     ):
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
         self.features = features
         self.term_weights = np.asarray(term_weights, dtype=np.float32)
         self.vector_weights = np.asarray(vector_weights, dtype=np.float32)
@@ -225,7 +256,7 @@ class EmbeddedSentiment:
         return len(self.vector_weights)
 
     def probabilities(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
-        """P(positive) per (already normalised, non-empty) text."""
+        """P(positive) per (already normalised, non-empty) text, temperature-scaled."""
         if embeddings is None:
             if self.embedder is None:
                 raise SentimentArtifactError(
@@ -235,12 +266,15 @@ class EmbeddedSentiment:
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.shape != (len(texts), self.dim):
             raise ValueError(f"embeddings must have shape ({len(texts)}, {self.dim}), got {embeddings.shape}")
-        terms = self.features.transform(texts)  # the jieba Tokenizer locks itself
+        terms = self.features.transform(texts, normalized=True)
         z = terms @ self.term_weights + embeddings @ self.vector_weights + self.intercept
-        return _sigmoid(np.asarray(z, dtype=np.float64))
+        return _sigmoid(np.asarray(z, dtype=np.float64) / self.temperature)
 
-    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[SentimentResult]:
-        clean = _clean_texts(texts)
+    def predict(
+        self, texts: Sequence[str], embeddings: np.ndarray | None = None, *, normalized: bool = False
+    ) -> list[SentimentResult]:
+        """`normalized`: the texts already went through `normalize` (the pipeline's text_norm)."""
+        clean = [t if isinstance(t, str) else "" for t in texts] if normalized else _clean_texts(texts)
         if embeddings is not None and len(embeddings) != len(clean):
             raise ValueError(f"got {len(embeddings)} embeddings for {len(clean)} texts")
         active = [i for i, text in enumerate(clean) if _has_content(text)]
@@ -273,6 +307,7 @@ class EmbeddedSentiment:
             "terms": len(self.features.vocabulary),
             "char_ngrams": list(CHAR_NGRAMS),
             "neutral_band": {"low": self.band.low, "high": self.band.high},
+            "temperature": self.temperature,
             "sha256": {name: _sha256(folder / name) for name in (WEIGHTS, VOCABULARY)},
             **(extra or {}),
         }
@@ -316,6 +351,7 @@ class EmbeddedSentiment:
             embedder,
             band=band or stored_band,
             encoder=encoder,
+            temperature=float(manifest.get("temperature", 1.0)),
         )
         log_event(
             log, "sentiment model loaded", folder=str(folder), terms=len(vocabulary), band=str(model.band)

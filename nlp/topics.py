@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from nlp.text import Tokenizer, default_tokenizer
+from nlp.embedder import Embedder
+from nlp.topic_labels import CTfidf, TopicLabeler, keyword_label
+
+__all__ = ["CTfidf", "TopicLabeler", "TopicModel", "compute_post_vectors", "keyword_label"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,29 @@ def decode_vectors(blobs: Sequence[bytes]) -> np.ndarray:
     matrix = np.stack([np.frombuffer(b, dtype=VECTOR_DTYPE) for b in blobs]).astype(np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.maximum(norms, 1e-12)
+
+
+def compute_post_vectors(embedder: Embedder, rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, list[int]]:
+    """Vectors for post rows (id, text_norm, embedding, embedding_model) and the row indexes that were
+    missing or stale and so were encoded now (one `embed_queries` call). Pure: writes nothing, so
+    callers keep model inference out of their write transactions."""
+    fingerprint = embedder.fingerprint
+    if not rows:
+        return np.zeros((0, embedder.dim), dtype=np.float32), []
+    stale = [
+        i for i, r in enumerate(rows) if r.get("embedding") is None or r.get("embedding_model") != fingerprint
+    ]
+    stale_set = set(stale)
+    kept = [i for i in range(len(rows)) if i not in stale_set]
+    fresh = embedder.embed_queries([rows[i]["text_norm"] for i in stale], cache=False) if stale else None
+    stored = decode_vectors([rows[i]["embedding"] for i in kept]) if kept else None
+    dim = (fresh if fresh is not None else stored).shape[1]  # type: ignore[union-attr]
+    out = np.empty((len(rows), dim), dtype=np.float32)
+    if fresh is not None:
+        out[stale] = fresh
+    if stored is not None:
+        out[kept] = stored
+    return out, stale
 
 
 # -- stages -------------------------------------------------------------------------
@@ -129,59 +154,6 @@ class SilhouetteKMeans:
         return best[1] if best is not None else np.zeros(n, dtype=np.int64)
 
 
-# Review filler that the general stopword list keeps but that never names a topic.
-REVIEW_STOPWORDS = frozenset(
-    (  # noqa: SIM905 - a word list reads better as one string
-        "这次 下次 上次 每次 一次 这个 那个 真的 感觉 觉得 东西 今天 昨天 明天 时候 现在 一颗 一个 两个 一直 "
-        "特别 还会 而且 不过 其实 直接 确实 简直 实在 以后 之前 之后 大家 自己 一定 只会 终于 出来 知道"
-    ).split()
-)
-
-
-class CTfidf:
-    """Class-based TF-IDF (BERTopic): a word scores high when frequent in one topic and rare overall."""
-
-    def __init__(
-        self,
-        tokenizer: Tokenizer | None = None,
-        *,
-        min_len: int = 2,
-        top_n: int = 10,
-        extra_stopwords: frozenset[str] = REVIEW_STOPWORDS,
-    ):
-        self.tokenizer = tokenizer or default_tokenizer()
-        self.min_len = min_len
-        self.top_n = top_n
-        self.extra_stopwords = extra_stopwords
-
-    def tokens(self, text: str) -> list[str]:
-        return [
-            t
-            for t in self.tokenizer.tokens(text)
-            if len(t) >= self.min_len and not t.isdigit() and t not in self.extra_stopwords
-        ]
-
-    def keywords(self, docs_per_topic: Sequence[Sequence[str]]) -> list[list[tuple[str, float]]]:
-        counts = [Counter(tok for doc in docs for tok in self.tokens(doc)) for docs in docs_per_topic]
-        overall: Counter[str] = Counter()
-        for c in counts:
-            overall.update(c)
-        if not overall:
-            return [[] for _ in counts]
-        avg_words = sum(overall.values()) / len(counts)
-        out = []
-        for c in counts:
-            total = sum(c.values()) or 1
-            scored = [(w, (n / total) * math.log(1 + avg_words / overall[w])) for w, n in c.items()]
-            scored.sort(key=lambda item: (-item[1], item[0]))
-            out.append([(w, round(s, 4)) for w, s in scored[: self.top_n]])
-        return out
-
-
-def keyword_label(keywords: Sequence[str], n: int = 3) -> str:
-    return "·".join(keywords[:n]) or "（未命名）"
-
-
 # -- the model -------------------------------------------------------------------------
 
 
@@ -207,14 +179,14 @@ class TopicModel:
         reducer: Reducer | None = None,
         clusterer: Clusterer | None = None,
         keywords: CTfidf | None = None,
-        labeler: Callable[[Sequence[str]], str] = keyword_label,
+        labeler: Callable[[Sequence[str]], str] | None = None,
         min_topic_size: int = 3,
         n_examples: int = 3,
     ):
         self.reducer = reducer if reducer is not None else CenterNormalize()
         self.clusterer = clusterer if clusterer is not None else SilhouetteKMeans()
         self.keywords = keywords if keywords is not None else CTfidf()
-        self.labeler = labeler
+        self.labeler = labeler if labeler is not None else TopicLabeler()
         self.min_topic_size = min_topic_size
         self.n_examples = n_examples
 

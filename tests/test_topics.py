@@ -109,7 +109,9 @@ def test_topics_are_clean_stable_across_runs_and_flag_a_new_group(store: Store, 
     assert {k: again[k] for k in ids} == ids  # same ids for the same groups
     assert second.emerging == [again["mooncake"]]
     mooncake = store.query("SELECT * FROM topics WHERE id = ?", [again["mooncake"]])[0]
-    assert mooncake["emerging"] == 1 and "月饼" in json.loads(mooncake["keywords"])[:3]
+    assert mooncake["emerging"] == 1
+    # The catalog's dish names stay whole (中秋月饼), so look for 月饼 inside the keywords.
+    assert any("月饼" in word for word in json.loads(mooncake["keywords"])[:3])
     assert store.scalar("SELECT count(*) FROM topic_runs WHERE finished_at IS NOT NULL") == 2
 
 

@@ -73,7 +73,8 @@ class CampaignReport:
         head = (
             f"「{self.campaign.name}」效果（截至 {self.computed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC）："
             f"活动组 {c['n_treat']} 人转化 {c['conv_treat']}，对照组 {c['n_ctrl']} 人转化 {c['conv_ctrl']}；"
-            f"归因订单 {c['attributed_orders']} 笔，¥{c['attributed_revenue_cents'] / 100:,.2f}"
+            f"归因订单 {c['attributed_orders']} 笔（其中机器人内支付 {c.get('attributed_bot_orders', 0)} 笔），"
+            f"¥{c['attributed_revenue_cents'] / 100:,.2f}"
         )
         lines = [head, *(f"• {label}：{text}" for label, text in self.sentences_zh())]
         lines += [f"（{note}）" for note in self.notes_zh]
@@ -123,6 +124,7 @@ def estimate_campaign(
         "coupons_redeemed": int(stats["coupons_redeemed"]),
         "attributed_orders": int(stats["attributed_orders"]),
         "attributed_revenue_cents": int(stats["attributed_revenue_cents"] or 0),
+        "attributed_bot_orders": int(stats.get("attributed_bot_orders") or 0),
         "attribution_days": campaign.attribution_days,
         "pre_days": pre_days,
     }
@@ -153,6 +155,7 @@ def _per_user(store: Store, campaign: Campaign, now: datetime, pre_days: int) ->
                   coalesce(sum(o.id IS NOT NULL AND o.created_at < a.assigned_at
                                AND julianday(a.assigned_at) - julianday(o.created_at) <= :pre), 0) AS orders_pre
            FROM campaign_assignments a LEFT JOIN orders o ON o.user_id = a.user_id
+                AND o.status NOT IN ('cancelled', 'refund_due', 'refunded')  -- bot payments not fulfilled
            WHERE a.campaign_id = :cid AND a.assigned_at <= :now
            GROUP BY a.user_id, a.arm ORDER BY a.user_id""",
         {"cid": campaign.campaign_id, "now": iso_utc(now), "days": campaign.attribution_days, "pre": pre_days},

@@ -64,11 +64,31 @@ class LangCB(CallbackData, prefix="l"):
     lang: Literal["zh", "en"]
 
 
+CartAction = Literal["add", "inc", "dec", "rm", "view", "pay", "cpn", "use", "nocpn", "req", "demo"]
+
+
+class CartCB(CallbackData, prefix="k"):
+    """The cart (issue 14): `item` is a catalog document id for line actions, a coupon id for `use`,
+    a checkout id for the console's `demo` payment, 0 otherwise."""
+
+    action: CartAction
+    item: int = 0
+
+
+class OrderCB(CallbackData, prefix="od"):
+    """/orders: ask support to cancel an unshipped order."""
+
+    action: Literal["cancel"]
+    order: int
+
+
 class InviteCB(CallbackData, prefix="inv"):
     """邀请好友得券: the customer's personal referral link and share card (bot/referral.py)."""
 
 
-FACTORIES: tuple[type[CallbackData], ...] = (CardCB, MoreCB, OnbCB, ProfileCB, QuickCB, HandoffCB, LangCB, SaveCB)
+FACTORIES: tuple[type[CallbackData], ...] = (
+    CardCB, MoreCB, OnbCB, ProfileCB, QuickCB, HandoffCB, LangCB, SaveCB, CartCB, OrderCB,
+)
 _BY_PREFIX = {factory.__prefix__: factory for factory in FACTORIES}
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.callbacks import CardCB, HandoffCB, InviteCB, LangCB, MoreCB, OnbCB, ProfileCB, QuickCB
+from bot.callbacks import CardCB, CartCB, HandoffCB, InviteCB, LangCB, MoreCB, OnbCB, ProfileCB, QuickCB
 from bot.replies import Button
 from bot.texts import Texts
 
@@ -54,6 +54,7 @@ def card_buttons(t: Texts, lang: str, items: Sequence[int], *, qid: int | None, 
             [
                 Button(f"{tag}{t(lang, 'btn_kit')}", CardCB(action="kit", item=item).pack()),
                 Button(f"{tag}{t(lang, 'btn_coupon')}", CardCB(action="cpn", item=item).pack()),
+                Button(f"{tag}{t(lang, 'btn_add_cart')}", CartCB(action="add", item=item).pack()),
             ]
         )
     if has_more and qid is not None:
@@ -62,12 +63,17 @@ def card_buttons(t: Texts, lang: str, items: Sequence[int], *, qid: int | None, 
 
 
 def buy_kit(t: Texts, lang: str, kit_item: int, price: str) -> Rows:
-    return [[Button(t(lang, "btn_buy_kit", price=price), CardCB(action="buy", item=kit_item).pack())]]
+    """Under a pairing answer: look at the kit, or put all of it in the cart at once (一次买齐)."""
+    return [[
+        Button(t(lang, "btn_buy_kit", price=price), CardCB(action="buy", item=kit_item).pack()),
+        Button(t(lang, "btn_buy_all", price=price), CartCB(action="add", item=kit_item).pack()),
+    ]]
 
 
 def coupon_and_handoff(t: Texts, lang: str, item: int) -> Rows:
     return [
         [
+            Button(t(lang, "btn_add_cart"), CartCB(action="add", item=item).pack()),
             Button(t(lang, "btn_coupon"), CardCB(action="cpn", item=item).pack()),
             Button(t(lang, "btn_handoff"), HandoffCB(reason="order").pack()),
         ]

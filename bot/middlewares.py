@@ -164,7 +164,7 @@ class ThrottlingMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
-        if not isinstance(event, Update) or user is None or event.edited_message is not None:
+        if not isinstance(event, Update) or user is None or event.edited_message is not None or _payment(event):
             return await handler(event, data)
         allowed, notify = self.allow(user.id, "callback" if event.callback_query is not None else "message")
         if allowed:
@@ -248,6 +248,13 @@ class StoreMiddleware(BaseMiddleware):
             return None
         data["customer"] = customer
         return await handler(event, data)
+
+
+def _payment(update: Update) -> bool:
+    """Payment updates are never throttled: Telegram waits for the pre-checkout answer, and a
+    successful_payment is money received that must be recorded."""
+    return (update.pre_checkout_query is not None or update.shipping_query is not None
+            or (update.message is not None and update.message.successful_payment is not None))
 
 
 def _chat_of(update: Update) -> tuple[int | None, str | None]:

@@ -16,6 +16,8 @@ from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import web
 
 from bot import customer, marketer_feedback, referral
+from bot.cart_dialogue import CartDialogue
+from bot.customer import checkout as checkout_router
 from bot.dialogue import DialogueService
 from bot.marketer import get_router as marketer_router
 from bot.metrics import UpdateMetricsMiddleware
@@ -44,6 +46,8 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("start", "开始 / 欢迎"),
         ("profile", "我的口味资料"),
         ("coupons", "我的优惠券"),
+        ("cart", "购物车"),
+        ("orders", "我的订单"),
         ("invite", "邀请好友得券"),
         ("consult", "人工客服"),
         ("help", "使用帮助"),
@@ -56,6 +60,8 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("start", "Start / welcome"),
         ("profile", "My taste profile"),
         ("coupons", "My coupons"),
+        ("cart", "My cart"),
+        ("orders", "My orders"),
         ("invite", "Invite friends"),
         ("consult", "Talk to a human"),
         ("help", "Help"),
@@ -99,6 +105,9 @@ def build_dispatcher(
     """
     texts = texts or dialogue.t
     stats = stats or BotStats()
+    # Checkout (issue 14): without XIANKE_PAYMENT_PROVIDER_TOKEN, carts with goods become order requests.
+    workflow_data.setdefault("payment_provider_token", None)
+    workflow_data.setdefault("cart", CartDialogue(dialogue, payments_enabled=bool(workflow_data["payment_provider_token"])))
     dp = Dispatcher(
         storage=storage or SQLiteStorage(fsm_store),
         events_isolation=events_isolation or SimpleEventIsolation(),
@@ -119,6 +128,8 @@ def build_dispatcher(
     # Marketers first: their wizard answers are free text the customer router would take for questions.
     dp.include_router(marketer_feedback.get_router())  # 判断有误 buttons under digests and alerts
     dp.include_router(marketer_router())
+    # Before support: payments and /order must not be relayed as consultation chat.
+    dp.include_router(checkout_router.get_router(support.staff_chat_id if support is not None else None))
     if support is not None:  # staff topics, and customers with an open ticket talk to staff, not the recommender
         dp["support"] = support
         dp.include_router(support_router(support.staff_chat_id))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
+from bot.checkout_texts import CHECKOUT_EN, CHECKOUT_ZH
+
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 
@@ -113,7 +115,7 @@ ZH: dict[str, str] = {
     "kit_none": "《{title}》暂时没有配套食材包，可以看看下面这些食材～",
     "kit_none_plain": "暂时没有找到相关的食材包。",
     "kit_items": "包含：{items}",
-    "buy_kit": "🛒 <b>{title}</b> {price}\n{items}\n\n在线下单即将开放；现在可以先领券，或找人工客服帮你下单。",
+    "buy_kit": "🛒 <b>{title}</b> {price}\n{items}\n\n点「🛒 加购」放进购物车，在聊天里直接下单；也可以先领券，或找人工客服。",
     # -- coupons ---------------------------------------------------------------------------
     "coupon_new": "🎟 领到啦！\n{coupon}\n\n结账时出示券码即可使用。",
     "coupon_again": "你已经领过这张券啦：\n{coupon}",
@@ -445,8 +447,8 @@ EN: dict[str, str] = {
     "kit_none_plain": "No related kit found yet.",
     "kit_items": "Contains: {items}",
     "buy_kit": (
-        "🛒 <b>{title}</b> {price}\n{items}\n\nOnline checkout is coming soon; grab a coupon now or ask a "
-        "human to place the order for you."
+        "🛒 <b>{title}</b> {price}\n{items}\n\nTap 「🛒 Add」 to put it in your cart and order right here in "
+        "the chat; or grab a coupon first, or ask a human."
     ),
     "coupon_new": "🎟 Here you go!\n{coupon}\n\nShow the code at checkout.",
     "coupon_again": "You already have this coupon:\n{coupon}",
@@ -731,6 +733,10 @@ EN.update({
     "forget_cancelled": "Cancelled; nothing was deleted.",
     "forget_stale": "That button has expired; send /forget again.",
 })
+
+# Checkout in the chat (issue 14): cart, invoices, receipts, /orders and the staff's order notices.
+ZH.update(CHECKOUT_ZH)
+EN.update(CHECKOUT_EN)
 
 # Profile options: (stored value, zh label, en label). Values are what the recommender matches.
 DIET_OPTIONS: tuple[tuple[str, str, str], ...] = (

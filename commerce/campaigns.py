@@ -516,6 +516,12 @@ class CampaignRepository:
                    WHERE campaign_id = ? AND kind = 'purchase'""",
                 [campaign_id],
             ),
+            # Paid in the chat (issue 14); the rest came from the shop's import or webhook.
+            "attributed_bot_orders": one(
+                """SELECT count(*) FROM events WHERE campaign_id = ? AND kind = 'purchase'
+                   AND json_extract(payload, '$.source') = 'bot'""",
+                [campaign_id],
+            ),
         }
 
     # -- stored effect reports (written by analytics/campaign_report.py) ----------------------------

@@ -42,6 +42,11 @@ class EventKind(StrEnum):
     REFERRAL_JOINED = "referral_joined"
     REFERRAL_REWARDED = "referral_rewarded"
     REFERRAL_REFUSED = "referral_refused"
+    # Checkout in the chat (issue 14): the funnel after a view — into the cart, invoice sent, and an
+    # order request handed to support when payments are not configured.
+    ADD_TO_CART = "add_to_cart"
+    CHECKOUT = "checkout"
+    ORDER_REQUESTED = "order_requested"
 
 
 def slug_kind(slug: str) -> ItemKind:
@@ -78,6 +83,7 @@ class Course(_Record):
     duration_min: Annotated[int, Field(ge=0, le=100_000)] = 0
     outline: list[Text] = Field(default_factory=list)
     tags: list[Text] = Field(default_factory=list)
+    stars_price: Annotated[int, Field(ge=1, le=1_000_000)] | None = None  # Telegram Stars (XTR) price
 
 
 class Ingredient(_Record):

@@ -459,3 +459,65 @@ _PRIVACY = (
 )
 
 MIGRATIONS = (*MIGRATIONS, Migration(12, "privacy_and_retention", _PRIVACY))
+
+# Checkout in the chat (issue 14). A cart per customer (lines by catalog slug, an applied coupon), a
+# checkout per invoice sent (its priced lines frozen, so pre-checkout can tell a price change), short
+# stock holds for perishable ingredients between pre-checkout and payment, course enrolments, and on
+# orders: a status (paid → packed → shipped → delivered, enrolled for courses, refund_due when a paid
+# order cannot be fulfilled), the currency and amount actually paid, and Telegram's charge ids (the
+# unique index is the idempotency guarantee for a successful_payment delivered twice). Courses get a
+# Stars price (XTR) for Telegram's digital-goods rule; existing rows are backfilled from the yuan price.
+_CHECKOUT = (
+    "ALTER TABLE courses ADD COLUMN stars_price INTEGER CHECK (stars_price IS NULL OR stars_price > 0)",
+    "UPDATE courses SET stars_price = max(1, (price_cents * 7 + 99) / 100) WHERE stars_price IS NULL",
+    """CREATE TABLE carts (
+        user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        coupon_code TEXT,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+    """CREATE TABLE cart_items (
+        user_id INTEGER NOT NULL REFERENCES carts(user_id) ON DELETE CASCADE,
+        item_slug TEXT NOT NULL,
+        quantity INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND 99),
+        added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        PRIMARY KEY (user_id, item_slug)
+    )""",
+    """CREATE TABLE checkouts (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        currency TEXT NOT NULL CHECK (currency IN ('CNY','XTR')),
+        lines TEXT NOT NULL DEFAULT '[]',
+        coupon_code TEXT,
+        discount INTEGER NOT NULL DEFAULT 0 CHECK (discount >= 0),
+        items_total INTEGER NOT NULL CHECK (items_total >= 0),
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open','paid','superseded')),
+        order_id INTEGER REFERENCES orders(id) ON DELETE SET NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    )""",
+    "CREATE INDEX checkouts_user ON checkouts(user_id, status)",
+    """CREATE TABLE stock_holds (
+        checkout_id INTEGER NOT NULL REFERENCES checkouts(id) ON DELETE CASCADE,
+        ingredient_id INTEGER NOT NULL REFERENCES ingredients(id) ON DELETE CASCADE,
+        quantity INTEGER NOT NULL CHECK (quantity > 0),
+        expires_at TEXT NOT NULL,
+        PRIMARY KEY (checkout_id, ingredient_id)
+    )""",
+    "CREATE INDEX stock_holds_ingredient ON stock_holds(ingredient_id, expires_at)",
+    """CREATE TABLE enrolments (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        course_id INTEGER NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
+        order_id INTEGER REFERENCES orders(id) ON DELETE SET NULL,
+        enrolled_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        PRIMARY KEY (user_id, course_id)
+    )""",
+    "ALTER TABLE orders ADD COLUMN status TEXT NOT NULL DEFAULT 'paid'",
+    "ALTER TABLE orders ADD COLUMN status_at TEXT",
+    "ALTER TABLE orders ADD COLUMN currency TEXT NOT NULL DEFAULT 'CNY'",
+    "ALTER TABLE orders ADD COLUMN paid_amount INTEGER",
+    "ALTER TABLE orders ADD COLUMN telegram_charge_id TEXT",
+    "ALTER TABLE orders ADD COLUMN provider_charge_id TEXT",
+    "ALTER TABLE orders ADD COLUMN delivery TEXT NOT NULL DEFAULT '{}'",
+    "CREATE UNIQUE INDEX orders_telegram_charge ON orders(telegram_charge_id) WHERE telegram_charge_id IS NOT NULL",
+)
+
+MIGRATIONS = (*MIGRATIONS, Migration(14, "checkout", _CHECKOUT))

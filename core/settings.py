@@ -59,6 +59,12 @@ class Settings(BaseSettings):
 
     ingest_token: SecretStr | None = None
     orders_token: SecretStr | None = None
+    payment_provider_token: SecretStr | None = Field(
+        None, description="Telegram payment provider token for kits and ingredients (CNY); unset: order requests go to support."
+    )
+    course_url_base: str | None = Field(
+        None, pattern=r"^https://\S+$", description="Course pages: <base><course slug> in receipts and /orders."
+    )
     ingest_dir: Path | None = Field(None, description="Drop folder for JSONL/CSV posts; default <data_dir>/inbox.")
     author_salt: SecretStr | None = Field(None, description="Salt for author hashes; default a random file in data_dir.")
     listen_chats: Annotated[list[int], NoDecode] = Field(default_factory=list)

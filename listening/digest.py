@@ -420,6 +420,17 @@ add_section("weekly", referral_section, before=campaigns_section)
 add_section("daily", referral_section, before=campaigns_section)
 
 
+def checkout_section(store: Store, period: Any) -> Section | None:
+    """下单转化 (issue 14): view → add to cart → checkout → paid, bot orders next to imported ones."""
+    from listening.checkout_digest import checkout_section as funnel_section  # imported when a digest runs
+
+    return funnel_section(store, period)
+
+
+add_section("weekly", checkout_section, before=campaigns_section)
+add_section("daily", checkout_section, before=campaigns_section)
+
+
 # -- rendering ----------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 
+from bot.cart_dialogue import CartDialogue
 from bot.dialogue import DialogueService
 from bot.marketer import MarketerConfig
 from bot.middlewares import BotStats
@@ -63,6 +64,10 @@ def build_runtime(
     dispatcher_kwargs.setdefault("campaign_report", campaign_reporter(app, path))
     dispatcher_kwargs.setdefault("support", build_support(app.settings, dialogue))
     dispatcher_kwargs.setdefault("author_hasher", author_hasher(app.settings))  # /mydata, /forget
+    token = app.settings.payment_provider_token
+    dispatcher_kwargs.setdefault("payment_provider_token", token.get_secret_value() if token else None)
+    dispatcher_kwargs.setdefault("cart", CartDialogue(
+        dialogue, payments_enabled=token is not None, course_url_base=app.settings.course_url_base))
     for key, value in fsm_storage_kwargs(app.settings).items():  # Redis FSM when configured
         dispatcher_kwargs.setdefault(key, value)
     dispatcher = build_dispatcher(dialogue, loop_side, stats=stats, **dispatcher_kwargs)

@@ -180,39 +180,18 @@ class CouponRepository:
         shown = (code or "").strip().upper()
         with self.store.transaction() as db:
             coupon = self.get(shown) if shown else None
-            if coupon is None:
-                return Redemption.refused(shown, "unknown", f"券码 {shown or '（空）'} 不存在，请核对后重试。")
-            status = coupon["status"]
-            if status == "revoked":
-                return Redemption.refused(shown, "revoked", f"券 {shown} 已作废，不能使用。", coupon)
-            if status == "redeemed":
-                if order_id is not None and coupon["order_id"] == order_id:
-                    return Redemption(shown, True, coupon=coupon, discount_cents=coupon["discount_cents"], already=True)
-                when = (coupon["redeemed_at"] or "")[:10]
-                return Redemption.refused(shown, "redeemed", f"券 {shown} 已在 {when} 使用过，每张券只能用一次。", coupon)
-            if status == "expired" or (coupon["expires_at"] and coupon["expires_at"] <= iso_utc(moment)):
-                when = (coupon["expires_at"] or "")[:10]
-                return Redemption.refused(shown, "expired", f"券 {shown} 已于 {when} 过期。", coupon)
-            if user_id is not None and coupon["user_id"] is not None and coupon["user_id"] != user_id:
-                return Redemption.refused(shown, "foreign", f"券 {shown} 属于其他顾客，不能在这笔订单上使用。", coupon)
-            eligible = _eligible_cents(coupon["target_type"], items, spend_cents)
-            target = TARGET_ZH.get(coupon["target_type"], coupon["target_type"])
-            if eligible == 0 and coupon["target_type"] != "any" and items is not None:
-                return Redemption.refused(shown, "wrong_target", f"这笔订单里没有{target}，{target}券不能使用。", coupon)
-            if eligible is not None and eligible < coupon["min_spend_cents"]:
-                return Redemption.refused(
-                    shown, "min_spend",
-                    f"未达到使用门槛：{target}满 {format_price(coupon['min_spend_cents'])} 可用，"
-                    f"这笔订单的{target}金额是 {format_price(eligible)}。",
-                    coupon,
-                )
+            verdict = assess_coupon(coupon, shown, user_id=user_id, order_id=order_id, items=items,
+                                    spend_cents=spend_cents, now=moment)
+            if not verdict.ok or verdict.already:
+                return verdict
+            assert coupon is not None
             cursor = db.execute(
                 "UPDATE coupons SET status = 'redeemed', redeemed_at = ?, order_id = ? WHERE id = ? AND status = 'issued'",
                 [iso_utc(moment), order_id, coupon["id"]],
             )
             if cursor.rowcount != 1:  # another connection redeemed it between our read and write
                 return Redemption.refused(shown, "redeemed", f"券 {shown} 刚刚已被使用。", coupon)
-            discount = coupon["discount_cents"] if eligible is None else min(coupon["discount_cents"], eligible)
+            discount = verdict.discount_cents
             self.events.record(
                 user_id if user_id is not None else coupon["user_id"], EventKind.REDEEM,
                 campaign_id=coupon["campaign_id"],
@@ -239,6 +218,52 @@ class CouponRepository:
                     created_at=moment,
                 )
         return len(due)
+
+
+def assess_coupon(
+    coupon: Mapping[str, Any] | None,
+    code: str,
+    *,
+    user_id: int | None = None,
+    order_id: int | None = None,
+    items: Iterable[tuple[str, int, int]] | None = None,
+    spend_cents: int | None = None,
+    now: datetime,
+) -> Redemption:
+    """Whether `coupon` may be used now on these order lines, and for how much, without using it.
+
+    The one set of rules (exists, not revoked, one use, not expired, owner, target kind, minimum spend)
+    shared by redemption and by the cart's and pre-checkout's checks.
+    """
+    shown = code.strip().upper()
+    if coupon is None:
+        return Redemption.refused(shown, "unknown", f"券码 {shown or '（空）'} 不存在，请核对后重试。")
+    status = coupon["status"]
+    if status == "revoked":
+        return Redemption.refused(shown, "revoked", f"券 {shown} 已作废，不能使用。", coupon)
+    if status == "redeemed":
+        if order_id is not None and coupon["order_id"] == order_id:
+            return Redemption(shown, True, coupon=coupon, discount_cents=coupon["discount_cents"], already=True)
+        when = (coupon["redeemed_at"] or "")[:10]
+        return Redemption.refused(shown, "redeemed", f"券 {shown} 已在 {when} 使用过，每张券只能用一次。", coupon)
+    if status == "expired" or (coupon["expires_at"] and coupon["expires_at"] <= iso_utc(now)):
+        when = (coupon["expires_at"] or "")[:10]
+        return Redemption.refused(shown, "expired", f"券 {shown} 已于 {when} 过期。", coupon)
+    if user_id is not None and coupon["user_id"] is not None and coupon["user_id"] != user_id:
+        return Redemption.refused(shown, "foreign", f"券 {shown} 属于其他顾客，不能在这笔订单上使用。", coupon)
+    eligible = _eligible_cents(coupon["target_type"], items, spend_cents)
+    target = TARGET_ZH.get(coupon["target_type"], coupon["target_type"])
+    if eligible == 0 and coupon["target_type"] != "any" and items is not None:
+        return Redemption.refused(shown, "wrong_target", f"这笔订单里没有{target}，{target}券不能使用。", coupon)
+    if eligible is not None and eligible < coupon["min_spend_cents"]:
+        return Redemption.refused(
+            shown, "min_spend",
+            f"未达到使用门槛：{target}满 {format_price(coupon['min_spend_cents'])} 可用，"
+            f"这笔订单的{target}金额是 {format_price(eligible)}。",
+            coupon,
+        )
+    discount = coupon["discount_cents"] if eligible is None else min(coupon["discount_cents"], eligible)
+    return Redemption(shown, True, coupon=coupon, discount_cents=discount)
 
 
 TARGET_ZH = {"any": "全场", "course": "课程", "kit": "食材包", "ingredient": "食材"}

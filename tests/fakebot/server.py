@@ -37,12 +37,15 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import ClientSession, ClientTimeout, MultipartReader, web
 from aiohttp.web_request import FileField
 
+from tests.fakebot.payments import PaymentsMixin, SentInvoice
+
 __all__ = [
     "DEFAULT_TOKEN",
     "ApiError",
     "Call",
     "FailRule",
     "FakeBotAPI",
+    "SentInvoice",
     "StoredFile",
     "StoredMessage",
 ]
@@ -60,6 +63,8 @@ _STRING_PARAMS = frozenset(
         "file_id", "photo", "document", "voice", "sticker", "video", "audio", "animation",
         "video_note", "thumbnail", "certificate", "ip_address", "performer", "custom_title",
         "query", "data", "chat_instance",
+        "payload", "currency", "provider_token", "start_parameter", "error_message", "provider_data",
+        "pre_checkout_query_id", "shipping_query_id", "photo_url",
     }
 )
 
@@ -685,7 +690,7 @@ def _update_type(update: dict[str, Any]) -> str | None:
 _Handler = Callable[[_Request], Awaitable[Any]]
 
 
-class FakeBotAPI:
+class FakeBotAPI(PaymentsMixin):
     """An in-process fake of the Telegram Bot API (use as ``async with FakeBotAPI() as api``)."""
 
     def __init__(
@@ -746,6 +751,7 @@ class FakeBotAPI:
         self._waiting_polls = 0
         self._closing = False
         self._runner: web.AppRunner | None = None
+        self._init_payments()
         self._handlers: dict[str, _Handler] = self._build_handlers()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -914,6 +920,10 @@ class FakeBotAPI:
             if chat_id is not None and int(chat_id) in self.blocked:
                 raise ApiError(403, self.blocked[int(chat_id)])
 
+    @staticmethod
+    def _bad_request(message: str) -> ApiError:
+        return _bad_request(message)
+
     def _build_handlers(self) -> dict[str, _Handler]:
         handlers: dict[str, _Handler] = {
             "getme": self._m_get_me,
@@ -954,6 +964,7 @@ class FakeBotAPI:
             "leavechat", "banchatmember", "unbanchatmember", "setmydefaultadministratorrights",
         ):
             handlers[name] = self._m_accept
+        handlers.update(self.payment_handlers())
         return handlers
 
     # -- chats, users, messages -----------------------------------------------------------------

@@ -206,7 +206,8 @@ class StaleButtonMiddleware(BaseMiddleware):
             return await handler(event, data)
         row = await self.dialogue.run(self.dialogue.users.get, user.id)
         pressed_on = query.message.date if query.message is not None else None
-        stamp = int(pressed_on.timestamp()) if pressed_on is not None else 0
+        # InaccessibleMessage carries date 0 (an int); a normal message a datetime.
+        stamp = int(pressed_on.timestamp()) if hasattr(pressed_on, "timestamp") else int(pressed_on or 0)
         born = _utc_seconds(row["created_at"]) if row is not None else None
         if born is not None and (stamp == 0 or stamp >= born):  # 0: too old for Telegram to show us
             return await handler(event, data)
